@@ -219,8 +219,6 @@ def _tlv_area(
 
 
 def _check_sizes(sizes: Sequence[int], area: bytes, signature_size: int) -> None:
-    if not 1 <= len(sizes) <= 255:
-        raise ValueError(f"{len(sizes)} images: must be 1..255")
     for name, value in (("TLV area", len(area)), ("signature", signature_size),
                         ("images", sum(sizes))):  # fmt: skip
         if not 0 < value <= U32_MAX:
@@ -261,6 +259,8 @@ def prepare_image(
     ValueError
         On a bad platform TLV or sizes that do not fit the format.
     """
+    if not 1 <= len(elfs) <= 255:
+        raise ValueError(f"{len(elfs)} images: must be 1..255 (NUM_IMG is one byte)")
     images = tuple(bytes(as_byte_view(e)) for e in elfs)
     entries = [entry for img in images for entry in hash_entries(img)]
     sizes = [r8(len(img)) for img in images]
