@@ -1,0 +1,200 @@
+"""Bounds-checked ELF32/ELF64 reader over any buffer, backed by the scan kernel.
+
+The program and section header tables come back as numpy structured arrays
+(every field widened to uint64), so loaders can check and iterate segments
+without building per-segment Python objects.  pyelftools stays the oracle in
+the tests and the tool for rich inspection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from rproctee import kernels
+from rproctee._typing import Buffer
+from rproctee.errors import ElfFormatError
+
+PHDR_DTYPE = np.dtype(
+    [
+        (f, np.uint64)
+        for f in (
+            "p_type",
+            "p_offset",
+            "p_vaddr",
+            "p_paddr",
+            "p_filesz",
+            "p_memsz",
+            "p_flags",
+            "p_align",
+        )
+    ]
+)
+SHDR_DTYPE = np.dtype(
+    [
+        (f, np.uint64)
+        for f in (
+            "sh_name",
+            "sh_type",
+            "sh_flags",
+            "sh_addr",
+            "sh_offset",
+            "sh_size",
+            "sh_link",
+            "sh_info",
+            "sh_addralign",
+            "sh_entsize",
+        )
+    ]
+)
+
+PT_NULL, PT_LOAD = 0, 1
+EM_ARM = 40
+ET_EXEC = 2
+SHT_NOBITS = 8
+
+
+@dataclass(frozen=True)
+class ElfScan:
+    """The headers of one ELF file, read once from ``buf``."""
+
+    buf: memoryview
+    elf_class: int  # 32 or 64
+    data: int  # 1 = little-endian, 2 = big-endian
+    ident_version: int
+    osabi: int
+    type: int
+    machine: int
+    version: int
+    entry: int
+    phoff: int
+    shoff: int
+    flags: int
+    ehsize: int
+    phentsize: int
+    phnum: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+    phdrs: npt.NDArray[np.void]
+    shdrs: npt.NDArray[np.void]
+
+    def section_name(self, index: int) -> str:
+        """Name of section ``index`` from the section-name string table.
+
+        Raises
+        ------
+        ElfFormatError
+            No string table, or ``sh_name`` / the table lies outside the file.
+        """
+        strtab = self._strtab()
+        off = int(self.shdrs["sh_name"][index])
+        if off >= len(strtab):
+            raise ElfFormatError(
+                f"section[{index}].sh_name",
+                off,
+                f"beyond the {len(strtab)}-byte section-name table",
+            )
+        end = strtab.find(b"\0", off)
+        return strtab[off : end if end >= 0 else len(strtab)].decode("latin-1")
+
+    def find_section(self, name: str) -> int | None:
+        """Index of the first section called ``name``, or None."""
+        if self.shnum == 0 or self.shstrndx == 0:
+            return None
+        for i in range(self.shnum):
+            if self.section_name(i) == name:
+                return i
+        return None
+
+    def segment_bytes(self, index: int) -> memoryview:
+        """A zero-copy view of program header ``index``'s file bytes.
+
+        Raises
+        ------
+        ElfFormatError
+            ``[p_offset, p_offset + p_filesz)`` is not inside the file.
+        """
+        ph = self.phdrs[index]
+        off, size = int(ph["p_offset"]), int(ph["p_filesz"])
+        _require_inside(f"segment[{index}] p_offset+p_filesz", off, size, len(self.buf))
+        return self.buf[off : off + size]
+
+    def section_bytes(self, index: int) -> memoryview:
+        """A zero-copy view of section ``index``'s file bytes (checked)."""
+        sh = self.shdrs[index]
+        off, size = int(sh["sh_offset"]), int(sh["sh_size"])
+        _require_inside(f"section[{index}] sh_offset+sh_size", off, size, len(self.buf))
+        return self.buf[off : off + size]
+
+    def _strtab(self) -> bytes:
+        if self.shnum == 0 or self.shstrndx == 0:
+            raise ElfFormatError("e_shstrndx", self.shstrndx, "no section-name table")
+        return bytes(self.section_bytes(self.shstrndx))
+
+
+def _require_inside(field: str, off: int, size: int, limit: int) -> None:
+    if not (size <= limit and off <= limit - size):
+        raise ElfFormatError(
+            field, off, f"range of {size:#x} bytes exceeds the {limit:#x}-byte file"
+        )
+
+
+def scan_elf(buf: Buffer) -> ElfScan:
+    """Read an ELF file's headers with every offset and size bounds-checked.
+
+    Parameters
+    ----------
+    buf : bytes-like
+        The whole ELF file (bytes, mmap, numpy uint8 array, memoryview).
+
+    Returns
+    -------
+    ElfScan
+
+    Raises
+    ------
+    ElfFormatError
+        A header rule is broken (the message names the field and value).
+    """
+    view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    try:
+        ident, ehdr, ph, sh = kernels.scan_headers(view)
+    except ValueError as exc:
+        # Kernel messages read "field = value: rule" or "field: rule".
+        text = str(exc)
+        head, _, rule = text.partition(": ")
+        field, _, value = head.partition(" = ")
+        raise ElfFormatError(field, value or None, rule, message=text) from exc
+    fields = dict(zip(_EHDR_NAMES, (int(v) for v in ehdr), strict=True))
+    return ElfScan(
+        buf=view,
+        elf_class=32 if ident[0] == 1 else 64,
+        data=ident[1],
+        ident_version=ident[2],
+        osabi=ident[3],
+        phdrs=ph.view(PHDR_DTYPE).reshape(-1),
+        shdrs=sh.view(SHDR_DTYPE).reshape(-1),
+        **fields,
+    )
+
+
+_EHDR_NAMES = (
+    "type",
+    "machine",
+    "version",
+    "entry",
+    "phoff",
+    "shoff",
+    "flags",
+    "ehsize",
+    "phentsize",
+    "phnum",
+    "shentsize",
+    "shnum",
+    "shstrndx",
+)
