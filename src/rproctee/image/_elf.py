@@ -1,30 +1,24 @@
-"""Minimal bounds-checked ELF32/ELF64 reader used by the image layer.
+"""The image layer's view of an ELF file, read with :func:`rproctee.elf.scan_elf`.
 
-The image layer only needs the file header, the program headers and the named
-section headers of an untrusted buffer.  Every table is range-checked with
-overflow-safe arithmetic before it is read; nothing is copied except the
-header words themselves.  (Kept to this one module so the image layer can
-switch to the package-wide ``rproctee.elf`` scanner in one place.)
+The package-wide scanner does the bounds-checked header, program-header and
+section-header reads; this adapter turns its numpy tables into small frozen
+records (a firmware has a handful of segments) with resolved section names.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
+from rproctee.elf import ElfScan, scan_elf
 from rproctee.errors import ElfFormatError
 
-ELF_MAGIC = b"\x7fELF"
-ELFCLASS32 = 1
-ELFCLASS64 = 2
+ELFCLASS32 = 32
+ELFCLASS64 = 64
 ELFDATA2LSB = 1
 ELFDATA2MSB = 2
-
-# (file header, program header, section header) layouts after e_ident.
-_LAYOUTS = {
-    ELFCLASS32: ("HHIIIIIHHHHHH", "8I", "10I"),
-    ELFCLASS64: ("HHIQQQIHHHHHH", "2I6Q", "2I4Q2I2Q"),
-}
+_PHDR_FIELDS = ("p_type", "p_offset", "p_vaddr", "p_paddr",
+                "p_filesz", "p_memsz", "p_flags", "p_align")  # fmt: skip
+_SHDR_FIELDS = ("sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size")
 
 
 @dataclass(frozen=True)
@@ -95,60 +89,13 @@ def check_range(field: str, offset: int, size: int, limit: int) -> None:
         )
 
 
-def _ident(buf: memoryview) -> tuple[int, int]:
-    check_range("e_ident", 0, 16, len(buf))
-    if bytes(buf[:4]) != ELF_MAGIC:
-        raise ElfFormatError("e_ident[EI_MAG]", bytes(buf[:4]), "not \\x7fELF")
-    elf_class, data = buf[4], buf[5]
-    if elf_class not in _LAYOUTS:
-        raise ElfFormatError("e_ident[EI_CLASS]", elf_class, "must be 1 or 2")
-    if data not in (ELFDATA2LSB, ELFDATA2MSB):
-        raise ElfFormatError("e_ident[EI_DATA]", data, "must be 1 or 2")
-    return elf_class, data
-
-
-def _table(
-    buf: memoryview, end: str, fmt: str, where: tuple[int, int, int], name: str
-) -> list[tuple[int, ...]]:
-    """Read ``count`` fixed-size entries at ``offset`` after checking bounds."""
-    offset, entsize, count = where
-    layout = struct.Struct(end + fmt)
-    if count and entsize != layout.size:
-        raise ElfFormatError(f"e_{name}entsize", entsize, f"must be {layout.size}")
-    check_range(f"e_{name}off", offset, entsize * count, len(buf))
-    return [layout.unpack_from(buf, offset + i * entsize) for i in range(count)]
-
-
-def _phdr(elf_class: int, words: tuple[int, ...]) -> Phdr:
-    if elf_class == ELFCLASS32:
-        return Phdr(*words)
-    p_type, p_flags, off, vaddr, paddr, filesz, memsz, align = words
-    return Phdr(p_type, off, vaddr, paddr, filesz, memsz, p_flags, align)
-
-
-def _c_string(table: memoryview, offset: int) -> str:
-    end = bytes(table[offset:]).find(b"\0")
-    raw = table[offset:] if end < 0 else table[offset : offset + end]
-    return bytes(raw).decode("latin-1")
-
-
-def _sections(
-    buf: memoryview, raw: list[tuple[int, ...]], shstrndx: int
-) -> tuple[Shdr, ...]:
-    if not raw:
+def _sections(scan: ElfScan) -> tuple[Shdr, ...]:
+    if scan.shnum == 0 or scan.shstrndx == 0:
         return ()
-    if shstrndx >= len(raw):
-        raise ElfFormatError("e_shstrndx", shstrndx, f"must be < e_shnum {len(raw)}")
-    str_off, str_size = raw[shstrndx][4], raw[shstrndx][5]
-    check_range("shstrtab sh_offset", str_off, str_size, len(buf))
-    strtab = buf[str_off : str_off + str_size]
     out = []
-    for index, (name, sh_type, flags, addr, off, size, *_rest) in enumerate(raw):
-        if name and name >= str_size:
-            raise ElfFormatError(
-                f"section[{index}].sh_name", name, f"must be < {str_size:#x}"
-            )
-        out.append(Shdr(_c_string(strtab, name), sh_type, flags, addr, off, size))
+    for i, row in enumerate(scan.shdrs):
+        values = (int(row[f]) for f in _SHDR_FIELDS)
+        out.append(Shdr(scan.section_name(i), *values))
     return tuple(out)
 
 
@@ -163,29 +110,22 @@ def scan_elf_info(buf: memoryview) -> ElfInfo:
     Returns
     -------
     ElfInfo
-        Class, data encoding, machine, type, entry, program and section headers.
+        Class (32/64), data encoding, machine, type, entry, program and
+        section headers.
 
     Raises
     ------
     ElfFormatError
         On a bad identification, entry size, or a table outside the buffer.
     """
-    elf_class, data = _ident(buf)
-    end = "<" if data == ELFDATA2LSB else ">"
-    ehdr_fmt, ph_fmt, sh_fmt = _LAYOUTS[elf_class]
-    ehdr = struct.Struct(end + ehdr_fmt)
-    check_range("e_ehsize", 16, ehdr.size, len(buf))
-    # e_type, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags,
-    # e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
-    e = ehdr.unpack_from(buf, 16)
-    phdrs = _table(buf, end, ph_fmt, (e[4], e[8], e[9]), "ph")
-    raw_sh = _table(buf, end, sh_fmt, (e[5], e[10], e[11]), "sh")
+    scan = scan_elf(buf)
+    phdrs = tuple(Phdr(*(int(row[f]) for f in _PHDR_FIELDS)) for row in scan.phdrs)
     return ElfInfo(
-        elf_class=elf_class,
-        data=data,
-        machine=e[1],
-        type=e[0],
-        entry=e[3],
-        phdrs=tuple(_phdr(elf_class, w) for w in phdrs),
-        shdrs=_sections(buf, raw_sh, e[12]),
+        elf_class=scan.elf_class,
+        data=scan.data,
+        machine=scan.machine,
+        type=scan.type,
+        entry=scan.entry,
+        phdrs=phdrs,
+        shdrs=_sections(scan),
     )

@@ -41,7 +41,7 @@ from rproctee.image.parse import as_byte_view, parse_image
 from rproctee.image.sign import Signer, normalise_signature
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
+    from rproctee._typing import Buffer
 
 PlatValue = bytes | int | str
 

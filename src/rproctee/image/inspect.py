@@ -20,7 +20,7 @@ from rproctee.image.rsctable import parse_rsc_table
 from rproctee.image.verify import verify_image
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
+    from rproctee._typing import Buffer
 
 JsonDict = dict[str, Any]
 RSC_SECTION = ".resource_table"
@@ -86,7 +86,7 @@ def _elf(img: EmbeddedImage) -> JsonDict:
     except FormatError as exc:
         return {"error": str(exc)}
     return {
-        "class": 32 if info.elf_class == 1 else 64,
+        "class": info.elf_class,
         "data": "little" if info.data == 1 else "big",
         "machine": info.machine,
         "type": info.type,

@@ -39,7 +39,7 @@ from rproctee.image.format import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
+    from rproctee._typing import Buffer
 
 _REQUIRED = (
     TlvType.SIGNTYPE,

@@ -25,7 +25,7 @@ from rproctee.image.parse import EmbeddedImage, SignedImage, parse_image
 from rproctee.image.sign import verify_digest
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
+    from rproctee._typing import Buffer
 
 
 class CheckKind(Enum):
