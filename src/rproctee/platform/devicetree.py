@@ -814,3 +814,31 @@ def processor_ids(tree: DeviceTree, rproc: DtNode) -> tuple[int, ...]:
         if len(reg) == 1:
             return (reg[0],)
     return (0,)
+
+
+def to_dtb(tree: DeviceTree) -> bytes:
+    """Serialise a tree to a DTB with libfdt's sequential writer.
+
+    Parameters
+    ----------
+    tree : DeviceTree
+
+    Returns
+    -------
+    bytes
+        A blob that :func:`parse_dtb` reads back to the same nodes and bytes
+        (labels survive only through a ``/__symbols__`` node).
+    """
+    sw = libfdt.FdtSw()
+    sw.finish_reservemap()
+    _write_node(sw, tree.root)
+    return bytes(sw.as_fdt().as_bytearray())
+
+
+def _write_node(sw: Any, node: DtNode) -> None:
+    sw.begin_node(node.name)
+    for name, value in node.props.items():
+        sw.property(name, value)
+    for child in node.children:
+        _write_node(sw, child)
+    sw.end_node()

@@ -1,0 +1,210 @@
+"""The platform a firmware is loaded on: :class:`PlatformSpec` and its loaders.
+
+A platform is what OP-TEE's platform PTA knows about one remote processor: its
+memory regions (device address, physical address, size), which signature
+types it verifies, with which built-in key, and the processor ids it serves.
+:func:`load_platform` builds one from a preset name, a device tree (``.dtb`` or
+``.dts``) or a hand-written TOML profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rproctee.errors import RprocError
+from rproctee.platform import devicetree
+from rproctee.platform.memory import RegionSpec
+
+_DT_SUFFIXES = (".dtb", ".dtbo", ".dts")
+_PROFILE_SUFFIXES = (".toml",)
+
+
+class PlatformError(RprocError, ValueError):
+    """A platform reference cannot be resolved or a platform is inconsistent."""
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """Everything the platform PTA needs to know about the board.
+
+    Attributes
+    ----------
+    name : str
+        Board name (preset name, profile ``[platform] name`` or DT file stem).
+    regions : tuple of RegionSpec
+        The memory regions, in lookup order (the first containing region wins).
+    accept_ecdsa : bool
+        Whether VERIFY_DIGEST accepts ECDSA P-256 (upstream stm32mp: False).
+    processor_ids : tuple of int
+        Processor ids the PTA knows (upstream stm32mp15: ``(0,)``).
+    default_key_pem : bytes or None
+        The PTA's built-in public key (PEM), or None when the user must give one.
+    source : str
+        Where it came from: ``"preset:NAME"`` or a file path.
+    notes : tuple of str
+        Facts a user should see (development key in use, skipped regions...).
+    node : str or None
+        The device-tree node path of the remote processor, for DT platforms.
+    """
+
+    name: str
+    regions: tuple[RegionSpec, ...]
+    accept_ecdsa: bool = False
+    processor_ids: tuple[int, ...] = (0,)
+    default_key_pem: bytes | None = None
+    source: str = ""
+    notes: tuple[str, ...] = ()
+    node: str | None = None
+
+    def region(self, name: str) -> RegionSpec:
+        """The region called ``name``.
+
+        Raises
+        ------
+        KeyError
+            No region has that name.
+        """
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (addresses as integers, key as PEM text)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "node": self.node,
+            "accept_ecdsa": self.accept_ecdsa,
+            "processor_ids": list(self.processor_ids),
+            "default_key": (
+                self.default_key_pem.decode("ascii") if self.default_key_pem else None
+            ),
+            "regions": [region_dict(r) for r in self.regions],
+            "notes": list(self.notes),
+        }
+
+
+def region_dict(region: RegionSpec) -> dict[str, Any]:
+    """One region as a JSON-ready mapping."""
+    return {
+        "name": region.name,
+        "da": region.da,
+        "pa": region.pa,
+        "size": region.size,
+        "access": region.access,
+    }
+
+
+def load_platform(ref: str, node: str | None = None) -> PlatformSpec:
+    """Build a platform from a preset name, a device tree or a TOML profile.
+
+    Parameters
+    ----------
+    ref : str
+        A preset name (``stm32mp15-dk2``, also as ``preset:stm32mp15-dk2``), or
+        the path of a ``.dtb``, ``.dts`` or ``.toml`` file. Files with another
+        suffix are recognised by content (DTB magic, TOML ``[platform]``).
+    node : str or None
+        Device trees only: the remote-processor node (path, label, alias or
+        node name) when the tree has several.
+
+    Returns
+    -------
+    PlatformSpec
+
+    Raises
+    ------
+    PlatformError
+        Unknown preset and no such file, or ``node`` given for a non-DT source.
+    rproctee.platform.devicetree.DeviceTreeError
+        The device tree cannot be read or has no usable remote processor.
+    rproctee.platform.profile.ProfileError
+        The TOML profile is invalid.
+    """
+    from rproctee.platform import presets
+
+    name = ref[len("preset:") :] if ref.startswith("preset:") else ref
+    if presets.has_preset(name) and (ref != name or not Path(ref).is_file()):
+        _refuse_node(ref, node)
+        return presets.get_preset(name)
+    path = Path(ref)
+    if not path.is_file():
+        raise PlatformError(
+            f"unknown platform {ref!r}: no such file, and not a preset "
+            f"(presets: {', '.join(presets.preset_names())})"
+        )
+    return _load_file(path, node)
+
+
+def _load_file(path: Path, node: str | None) -> PlatformSpec:
+    from rproctee.platform import profile
+
+    kind = _file_kind(path)
+    if kind == "toml":
+        _refuse_node(str(path), node)
+        return profile.load_profile(path)
+    return from_devicetree(devicetree.read_tree(path), node)
+
+
+def _file_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in _PROFILE_SUFFIXES:
+        return "toml"
+    if suffix in _DT_SUFFIXES:
+        return "dt"
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError as exc:
+        raise PlatformError(f"{path}: cannot read: {exc.strerror}") from exc
+    if devicetree.is_dtb(head) or b"/dts-v1/" in head:
+        return "dt"
+    if b"[platform]" in head:
+        return "toml"
+    raise PlatformError(
+        f"{path}: neither a device tree (.dtb/.dts) nor a TOML profile (.toml)"
+    )
+
+
+def _refuse_node(ref: str, node: str | None) -> None:
+    if node is not None:
+        raise PlatformError(
+            f"--node {node!r} applies to device trees only, not to {ref!r}"
+        )
+
+
+def from_devicetree(tree: devicetree.DeviceTree, node: str | None) -> PlatformSpec:
+    """Build a platform from a parsed device tree.
+
+    Parameters
+    ----------
+    tree : DeviceTree
+    node : str or None
+        As for :func:`load_platform`.
+
+    Returns
+    -------
+    PlatformSpec
+        ECDSA refused and no built-in key, as on an upstream stm32mp build
+        whose key the tree cannot tell.
+    """
+    plat = devicetree.read_platform(tree, node)
+    regions = tuple(RegionSpec(r.name, r.da, r.pa, r.size) for r in plat.regions)
+    header = f"remote processor {plat.node} (compatible {', '.join(plat.compatible)})"
+    notes: tuple[str, ...] = (header,)
+    if plat.model:
+        notes += (f"board model: {plat.model}",)
+    notes += plat.notes
+    notes += ("no built-in key: a device tree does not say which key the PTA has",)
+    return PlatformSpec(
+        name=Path(tree.source).name.split(".", 1)[0],
+        regions=regions,
+        accept_ecdsa=False,
+        processor_ids=plat.processor_ids,
+        default_key_pem=None,
+        source=tree.source,
+        notes=notes,
+        node=plat.node,
+    )

@@ -1,0 +1,608 @@
+"""The "will this load?" pre-flight: where each segment and the resource table land.
+
+:func:`check_firmware` takes a signed image or a plain ELF and a
+:class:`~rproctee.platform.board.PlatformSpec` and answers, without writing
+anything, what OP-TEE's remoteproc TA and platform PTA would do with the
+placement of the firmware (spec sections 2.5-2.7 and 3.3):
+
+* each ``PT_LOAD`` is written by two PTA calls translated separately:
+  ``LOAD_SEGMENT_SHA256`` for ``[p_paddr, +p_filesz)`` and ``SET_MEMORY`` for
+  the zero-fill ``[p_paddr + p_filesz, +(p_memsz - p_filesz))`` (32-bit
+  arithmetic, as the value parameters are 32-bit); a range in no single region
+  gives ``TEE_ERROR_ACCESS_DENIED``;
+* the ``.resource_table`` section is checked as the TA does, then translated
+  with ``DA_TO_PA(sh_addr, sh_size)``.
+
+Each finding also carries the Linux kernel's own wording when its ELF loader
+(``rproc_elf_load_segments``, ``find_table``) would refuse the same thing, so
+users can search either message. Signatures and hashes are not checked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rproctee import kernels
+from rproctee.elf import ElfScan, scan_elf
+from rproctee.errors import AddressError, ElfFormatError, FormatError
+from rproctee.platform.board import PlatformSpec
+from rproctee.platform.memory import RegionSpec
+
+IMAGE_MAGIC = 0x3543A468
+ELF_MAGIC = b"\x7fELF"
+PT_LOAD = 1
+RSC_SECTION = ".resource_table"
+TEE_RESULTS = {
+    "TEE_SUCCESS": 0x00000000,
+    "TEE_ERROR_ACCESS_DENIED": 0xFFFF0001,
+    "TEE_ERROR_BAD_FORMAT": 0xFFFF0005,
+    "TEE_ERROR_BAD_PARAMETERS": 0xFFFF0006,
+    "TEE_ERROR_NOT_SUPPORTED": 0xFFFF000A,
+    "TEE_ERROR_NO_DATA": 0xFFFF000B,
+    "TEE_ERROR_CORRUPT_OBJECT": 0xF0100001,
+}
+_REASONS = {
+    kernels.LOC_OUTSIDE: "outside",
+    kernels.LOC_STRADDLE: "straddle",
+    kernels.LOC_ZERO_SIZE: "zero-size",
+}
+_U32 = 1 << 32
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one PTA call's device range lands.
+
+    ``op`` is the PTA command (``LOAD_SEGMENT_SHA256``, ``SET_MEMORY``,
+    ``DA_TO_PA``); ``region``/``pa`` are None and ``reason`` is ``"outside"``,
+    ``"straddle"`` or ``"zero-size"`` when no single region holds the range.
+    """
+
+    op: str
+    da: int
+    size: int
+    region: str | None
+    pa: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, in processing order.
+
+    ``severity``: ``"error"`` (OP-TEE refuses: ``ta`` is its result),
+    ``"warning"`` (OP-TEE loads it, but it is dangerous or surprising) or
+    ``"linux"`` (only the Linux ELF loader would refuse). ``linux`` is the
+    kernel's message for the same input, if it has one.
+    """
+
+    severity: str
+    where: str
+    ta: str | None
+    message: str
+    linux: str | None = None
+
+
+@dataclass(frozen=True)
+class SegmentCheck:
+    """One program header of one embedded ELF and where it lands."""
+
+    image: int
+    index: int
+    p_type: int
+    p_offset: int
+    p_vaddr: int
+    p_paddr: int
+    p_filesz: int
+    p_memsz: int
+    p_flags: int
+    copy: Placement | None
+    fill: Placement | None
+    linux_region: str | None
+    status: str
+
+    @property
+    def where(self) -> str:
+        """``image I segment N``."""
+        return f"image {self.image} segment {self.index}"
+
+
+@dataclass(frozen=True)
+class RscTableCheck:
+    """The ``.resource_table`` section and its translation."""
+
+    image: int
+    section: int
+    sh_addr: int
+    sh_offset: int
+    sh_size: int
+    placement: Placement | None
+    segment: int | None
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The whole pre-flight answer."""
+
+    source: str
+    kind: str
+    platform: PlatformSpec
+    images: int
+    segments: tuple[SegmentCheck, ...]
+    rsc_table: RscTableCheck | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def would_load(self) -> bool:
+        """Whether OP-TEE would accept the placement (no ``error`` finding)."""
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def ta_result(self) -> str:
+        """The TA's answer: the first error's result, else ``TEE_SUCCESS``."""
+        for finding in self.findings:
+            if finding.severity == "error" and finding.ta:
+                return finding.ta
+        return "TEE_SUCCESS"
+
+    @property
+    def linux_would_load(self) -> bool:
+        """Whether the Linux ELF loader would accept the same segments."""
+        return not any(f.linux for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (addresses as integers)."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "platform": {"name": self.platform.name, "source": self.platform.source},
+            "would_load": self.would_load,
+            "ta_result": self.ta_result,
+            "ta_result_code": TEE_RESULTS[self.ta_result],
+            "linux_would_load": self.linux_would_load,
+            "images": self.images,
+            "segments": [_segment_dict(s) for s in self.segments],
+            "resource_table": asdict(self.rsc_table) if self.rsc_table else None,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+def _segment_dict(seg: SegmentCheck) -> dict[str, Any]:
+    doc = asdict(seg)
+    doc["where"] = seg.where
+    return doc
+
+
+class _RegionTable:
+    """The platform's regions as the kernels want them (device-address view)."""
+
+    def __init__(self, regions: Sequence[RegionSpec]) -> None:
+        self.regions = tuple(regions)
+        self.bases = np.array([r.da for r in regions], dtype=np.uint64)
+        self.sizes = np.array([r.size for r in regions], dtype=np.uint64)
+
+    def place(self, op: str, da: int, size: int) -> Placement:
+        """Locate ``[da, +size)`` as the PTA does: first region holding it whole."""
+        code = int(kernels.locate(da, size, self.bases, self.sizes))
+        if code < 0:
+            return Placement(op, da, size, None, None, _REASONS[code])
+        region = self.regions[code]
+        return Placement(op, da, size, region.name, region.pa + da - region.da, None)
+
+    def linux_da_to_va(self, da: int, length: int) -> str | None:
+        """Linux ``rproc_da_to_va`` over the regions taken as carveouts.
+
+        ``offset = da - carveout.da`` is stored in an ``int``, so the
+        difference is reduced to 32 bits and a value of 2**31 or more is
+        taken as negative (and skipped).
+        """
+        for region in self.regions:
+            offset = (da - region.da) % _U32
+            if offset >= 1 << 31:
+                continue
+            if offset + length <= region.size:
+                return region.name
+        return None
+
+
+def check_firmware(
+    buf: bytes | bytearray | memoryview, platform: PlatformSpec, source: str = ""
+) -> CheckReport:
+    """Pre-flight a signed image or ELF file against a platform.
+
+    Parameters
+    ----------
+    buf : bytes-like
+        A signed image (magic 0x3543A468, little-endian) or a plain ELF file.
+    platform : PlatformSpec
+        From :func:`rproctee.platform.board.load_platform`.
+    source : str
+        File name kept in the report.
+
+    Returns
+    -------
+    CheckReport
+        Per segment its placement, the resource table's location, and the
+        findings in the order the TA would meet them.
+
+    Raises
+    ------
+    FormatError
+        Neither magic matches.
+    rproctee.image.ImageFormatError
+        The signed-image container is malformed.
+    ElfFormatError
+        An embedded ELF's headers cannot be read at all.
+    """
+    view = memoryview(buf).cast("B")
+    state = _State(_RegionTable(platform.regions), platform)
+    elfs = _split_input(view, state)
+    for image, (data, abs_offset) in enumerate(elfs):
+        _check_elf(state, image, data, abs_offset)
+    state.findings.extend(_overlap_findings(state.segments))
+    return CheckReport(
+        source=source,
+        kind=state.kind,
+        platform=platform,
+        images=len(elfs),
+        segments=tuple(state.segments),
+        rsc_table=state.rsc,
+        findings=tuple(state.findings),
+    )
+
+
+def _split_input(view: memoryview, state: _State) -> list[tuple[memoryview, int]]:
+    if len(view) >= 4 and int.from_bytes(view[:4], "little") == IMAGE_MAGIC:
+        from rproctee.image import parse_image
+
+        signed = parse_image(view)
+        state.kind = "signed-image"
+        state.hash_table = [
+            (e.p_type, e.p_paddr, e.p_filesz, e.p_memsz) for e in signed.hash_table
+        ]
+        _sign_type_findings(state, int(signed.sign_type))
+        return [(img.data, img.offset) for img in signed.images]
+    if bytes(view[:4]) == ELF_MAGIC:
+        return [(view, 0)]
+    magic = int.from_bytes(view[:4], "little") if len(view) >= 4 else 0
+    raise FormatError(
+        "magic", magic, "neither a signed image (0x3543a468) nor an ELF file"
+    )
+
+
+def _sign_type_findings(state: _State, sign_type: int) -> None:
+    if sign_type == 2 and not state.platform.accept_ecdsa:
+        state.add(
+            "error",
+            "signature",
+            "TEE_ERROR_NOT_SUPPORTED",
+            f"SIGNTYPE 2 (ECDSA P-256): platform {state.platform.name} verifies "
+            "RSA only (PTA VERIFY_DIGEST)",
+            None,
+        )
+
+
+class _State:
+    """What the walk accumulates: segments, findings, the resource table."""
+
+    def __init__(self, table: _RegionTable, platform: PlatformSpec) -> None:
+        self.table = table
+        self.platform = platform
+        self.kind = "elf"
+        #: (p_type, p_paddr, p_filesz, p_memsz) of each HASHTABLE entry.
+        self.hash_table: list[tuple[int, int, int, int]] | None = None
+        self.segments: list[SegmentCheck] = []
+        self.findings: list[Finding] = []
+        self.rsc: RscTableCheck | None = None
+
+    def add(
+        self, severity: str, where: str, ta: str | None, msg: str, linux: str | None
+    ) -> None:
+        """Record one finding."""
+        self.findings.append(Finding(severity, where, ta, msg, linux))
+
+
+def _check_elf(state: _State, image: int, data: memoryview, abs_offset: int) -> None:
+    scan = scan_elf(data)
+    if image == 0:
+        _header_findings(state, scan)
+    for index in range(scan.phnum):
+        seg = _check_segment(state, image, index, scan)
+        if seg is not None:
+            state.segments.append(seg)
+    _check_rsc_table(state, image, scan, abs_offset)
+
+
+def _header_findings(state: _State, scan: ElfScan) -> None:
+    where = "image 0 ELF header"
+    if scan.elf_class != 32:
+        state.add(
+            "error",
+            where,
+            "TEE_ERROR_BAD_FORMAT",
+            f"EI_CLASS is ELF{scan.elf_class}: the TA loads 32-bit ELF only",
+            None,
+        )
+    if scan.phnum == 0:
+        state.add(
+            "error",
+            where,
+            "TEE_ERROR_BAD_FORMAT",
+            "e_phnum is 0",
+            "No loadable segments",
+        )
+    if scan.data != 1:
+        state.add(
+            "linux",
+            where,
+            None,
+            "EI_DATA is big-endian: the TA does not check it and reads the "
+            "fields little-endian",
+            "Unsupported firmware endianness",
+        )
+
+
+def _check_segment(
+    state: _State, image: int, index: int, scan: ElfScan
+) -> SegmentCheck | None:
+    ph = {k: int(scan.phdrs[index][k]) for k in scan.phdrs.dtype.names or ()}
+    if ph["p_type"] != PT_LOAD:
+        return None
+    where = f"image {image} segment {index}"
+    paddr, filesz, memsz = ph["p_paddr"], ph["p_filesz"], ph["p_memsz"]
+    end = ph["p_offset"] + filesz
+    if end > len(scan.buf):
+        state.add(
+            "error",
+            where,
+            "TEE_ERROR_BAD_FORMAT",
+            f"p_offset {ph['p_offset']:#x} + p_filesz {filesz:#x} is beyond the "
+            f"{len(scan.buf):#x}-byte ELF file",
+            f"truncated fw: need {end:#x} avail {len(scan.buf):#x}",
+        )
+        return _segment(image, index, ph, None, None, None, "truncated")
+    copy, fill = _ta_placements(state.table, paddr, filesz, memsz)
+    linux = state.table.linux_da_to_va(paddr, memsz)
+    if not _hash_entry_ok(state, where, paddr, filesz, memsz):
+        return _segment(image, index, ph, copy, fill, linux, "no-hash")
+    status = _segment_findings(state, where, ph, copy, fill, linux)
+    return _segment(image, index, ph, copy, fill, linux, status)
+
+
+def _segment(
+    image: int,
+    index: int,
+    ph: dict[str, int],
+    copy: Placement | None,
+    fill: Placement | None,
+    linux: str | None,
+    status: str,
+) -> SegmentCheck:
+    return SegmentCheck(
+        image,
+        index,
+        ph["p_type"],
+        ph["p_offset"],
+        ph["p_vaddr"],
+        ph["p_paddr"],
+        ph["p_filesz"],
+        ph["p_memsz"],
+        ph["p_flags"],
+        copy,
+        fill,
+        linux,
+        status,
+    )
+
+
+def _hash_entry_ok(
+    state: _State, where: str, paddr: int, filesz: int, memsz: int
+) -> bool:
+    if state.hash_table is None:
+        return True
+    entry = next((e for e in state.hash_table if e[1] == paddr), None)
+    if entry is None:
+        msg = f"no HASHTABLE entry has p_paddr {paddr:#x}"
+        state.add("error", where, "TEE_ERROR_NO_DATA", msg, None)
+        return False
+    if entry[0] != PT_LOAD or entry[2:] != (filesz, memsz):
+        msg = (
+            f"HASHTABLE entry for p_paddr {paddr:#x} (p_type {entry[0]}, "
+            f"p_filesz {entry[2]:#x}, p_memsz {entry[3]:#x}) differs from the ELF"
+        )
+        state.add("error", where, "TEE_ERROR_BAD_PARAMETERS", msg, None)
+        return False
+    return True
+
+
+def _ta_placements(
+    table: _RegionTable, paddr: int, filesz: int, memsz: int
+) -> tuple[Placement | None, Placement | None]:
+    copy = table.place("LOAD_SEGMENT_SHA256", paddr, filesz) if filesz else None
+    fill = None
+    if filesz < memsz:
+        # SET_MEMORY takes 32-bit value parameters: the address wraps.
+        fill = table.place("SET_MEMORY", (paddr + filesz) % _U32, memsz - filesz)
+    return copy, fill
+
+
+def _segment_findings(
+    state: _State,
+    where: str,
+    ph: dict[str, int],
+    copy: Placement | None,
+    fill: Placement | None,
+    linux_region: str | None,
+) -> str:
+    paddr, filesz, memsz = ph["p_paddr"], ph["p_filesz"], ph["p_memsz"]
+    linux = _linux_segment_message(paddr, filesz, memsz, linux_region)
+    for placement in (copy, fill):
+        if placement is not None and placement.reason is not None:
+            state.add(
+                "error",
+                where,
+                "TEE_ERROR_ACCESS_DENIED",
+                f"PTA {placement.op}: {_address_text(placement)}",
+                linux,
+            )
+            return placement.reason
+    if linux is not None:
+        state.add("linux", where, None, _linux_only_text(filesz, memsz), linux)
+    return "empty" if filesz == 0 and memsz == 0 else "ok"
+
+
+def _address_text(placement: Placement) -> str:
+    assert placement.reason is not None
+    return str(AddressError("device", placement.da, placement.size, placement.reason))
+
+
+def _linux_segment_message(
+    paddr: int, filesz: int, memsz: int, region: str | None
+) -> str | None:
+    if filesz > memsz:
+        return f"bad phdr filesz 0x{filesz:x} memsz 0x{memsz:x}"
+    if region is None:
+        return f"bad phdr da 0x{paddr:x} mem 0x{memsz:x}"
+    return None
+
+
+def _linux_only_text(filesz: int, memsz: int) -> str:
+    if filesz > memsz:
+        return (
+            "p_filesz > p_memsz: the TA copies p_filesz bytes and zero-fills "
+            "nothing; Linux refuses the segment"
+        )
+    if memsz == 0:
+        return "empty PT_LOAD: the TA skips it; Linux still needs its address mapped"
+    return (
+        "the file part and the zero-fill sit in different regions: the TA "
+        "translates them separately, Linux needs [p_paddr, +p_memsz) in one"
+    )
+
+
+def _check_rsc_table(state: _State, image: int, scan: ElfScan, abs_offset: int) -> None:
+    where = f"image {image} {RSC_SECTION}"
+    try:
+        index = scan.find_section(RSC_SECTION)
+    except ElfFormatError as exc:
+        state.add("error", where, "TEE_ERROR_BAD_FORMAT", str(exc), None)
+        return
+    if index is None:
+        return
+    sh = {k: int(scan.shdrs[index][k]) for k in ("sh_addr", "sh_offset", "sh_size")}
+    if sh["sh_size"] == 0:
+        return
+    if state.rsc is not None:
+        state.add(
+            "error",
+            where,
+            "TEE_ERROR_BAD_FORMAT",
+            f"a second resource table (image {state.rsc.image} has one)",
+            None,
+        )
+        return
+    problem = _rsc_layout_problem(scan, sh, abs_offset)
+    placement = None
+    if problem is not None:
+        state.add("error", where, problem[0], problem[1], problem[2])
+    else:
+        placement = state.table.place("DA_TO_PA", sh["sh_addr"], sh["sh_size"])
+        _rsc_placement_findings(state, where, placement)
+    segment = _containing_segment(state.segments, image, sh["sh_addr"], sh["sh_size"])
+    state.rsc = RscTableCheck(
+        image, index, sh["sh_addr"], sh["sh_offset"], sh["sh_size"], placement, segment
+    )
+    if placement is not None and placement.reason is None and segment is None:
+        state.add(
+            "warning",
+            where,
+            None,
+            f"sh_addr {sh['sh_addr']:#x} is in no loaded segment's file part: the "
+            "table the PTA points Linux to is not what the TA checked",
+            None,
+        )
+
+
+def _rsc_layout_problem(
+    scan: ElfScan, sh: dict[str, int], abs_offset: int
+) -> tuple[str, str, str | None] | None:
+    off, size, file_len = sh["sh_offset"], sh["sh_size"], len(scan.buf)
+    bad = "TEE_ERROR_BAD_FORMAT"
+    if size > file_len or off > file_len - size:
+        msg = f"[sh_offset {off:#x}, +{size:#x}) is beyond the {file_len:#x}-byte file"
+        return bad, msg, "resource table truncated"
+    if size < 16:
+        return bad, f"sh_size {size} < 16", "header-less resource table"
+    if (abs_offset + off) % 4:
+        return "TEE_ERROR_CORRUPT_OBJECT", "table not 4-byte aligned in memory", None
+    words = np.frombuffer(scan.buf[off : off + 16], dtype="<u4").tolist()
+    if words[0] != 1:
+        return bad, f"version {words[0]} is not 1", f"unsupported fw ver: {words[0]}"
+    if words[2] or words[3]:
+        return bad, "reserved words are not 0", "non zero reserved bytes"
+    if 16 + 4 * words[1] > size:
+        msg = f"{words[1]} entries do not fit sh_size {size:#x}"
+        return bad, msg, "resource table incomplete"
+    return None
+
+
+def _rsc_placement_findings(state: _State, where: str, placement: Placement) -> None:
+    if placement.reason is None:
+        return
+    state.add(
+        "error",
+        where,
+        "TEE_ERROR_ACCESS_DENIED",
+        f"PTA DA_TO_PA: {_address_text(placement)}",
+        None,
+    )
+
+
+def _containing_segment(
+    segments: list[SegmentCheck], image: int, addr: int, size: int
+) -> int | None:
+    for seg in segments:
+        if seg.image != image or seg.status == "truncated":
+            continue
+        if seg.p_paddr <= addr and addr + size <= seg.p_paddr + seg.p_filesz:
+            return seg.index
+    return None
+
+
+def _overlap_findings(segments: list[SegmentCheck]) -> list[Finding]:
+    spans = [
+        (s, s.p_paddr, s.p_paddr + max(s.p_filesz, s.p_memsz))
+        for s in segments
+        if s.status not in ("truncated", "empty")
+    ]
+    findings = []
+    for i, (later, start, end) in enumerate(spans):
+        for earlier, e_start, e_end in spans[:i]:
+            if start < e_end and e_start < end:
+                findings.append(
+                    _overlap_finding(later, earlier, start, end, e_start, e_end)
+                )
+    return findings
+
+
+def _overlap_finding(
+    later: SegmentCheck,
+    earlier: SegmentCheck,
+    start: int,
+    end: int,
+    e_start: int,
+    e_end: int,
+) -> Finding:
+    lo, hi = max(start, e_start), min(end, e_end)
+    return Finding(
+        "warning",
+        later.where,
+        None,
+        f"overlaps {earlier.where} on [{lo:#x}, {hi:#x}): loaded later, it "
+        "overwrites (or zero-fills) bytes already written and verified",
+        None,
+    )
