@@ -1,7 +1,172 @@
-"""Placeholder until its owner lands the real commands."""
+"""``rproctee check`` (will this load?) and ``rproctee platform show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
+from rproctee.cli import exitcodes
+from rproctee.cli.output import emit_json
+from rproctee.errors import FormatError, RprocError
+from rproctee.platform.board import PlatformSpec, load_platform
+from rproctee.platform.check import CheckReport, Placement, check_firmware
+
+_PLATFORM_HELP = (
+    "Preset name (stm32mp15-dk2, stm32mp15-ed1, stm32mp15-dhcom), device tree "
+    "(.dtb or .dts) or TOML profile (.toml)."
+)
+_NODE_HELP = "Device trees only: remote-processor node (path, label or node name)."
+
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to ``group`` (none yet)."""
+    """Add ``check`` and the ``platform`` group to ``group``."""
+    group.add_command(check_cmd)
+    group.add_command(platform_group)
+
+
+def _load(platform: str, node: str | None) -> PlatformSpec:
+    try:
+        return load_platform(platform, node)
+    except RprocError as exc:
+        raise click.UsageError(f"--platform: {exc}") from exc
+
+
+@click.command("check")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--platform", "-p", "platform", required=True, help=_PLATFORM_HELP)
+@click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+def check_cmd(
+    image: Path, platform: str, node: str | None, as_json: bool, strict: bool
+) -> None:
+    """Pre-flight IMAGE (signed image or ELF): would OP-TEE load it, and where?
+
+    Shows each PT_LOAD with the region it lands in (or why not: outside every
+    region, straddling two, overlapping another segment), the resource
+    table's location, and each problem with the TA's result code and the
+    Linux ELF loader's own message. Signatures and hashes are not verified.
+
+    Exit status: 0 would load; 1 would not load (or, with --strict, loads
+    with warnings); 2 bad option or platform; 3 unreadable file; 4 not a
+    signed image or ELF, or malformed.
+    """
+    spec = _load(platform, node)
+    try:
+        data = image.read_bytes()
+    except OSError as exc:
+        click.echo(f"error: {image}: {exc.strerror}", err=True)
+        raise SystemExit(exitcodes.IO_ERROR) from exc
+    try:
+        report = check_firmware(data, spec, source=str(image))
+    except FormatError as exc:
+        click.echo(f"error: {image}: {exc}", err=True)
+        raise SystemExit(exitcodes.MALFORMED_IMAGE) from exc
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_report(report)
+    raise SystemExit(_check_status(report, strict))
+
+
+def _check_status(report: CheckReport, strict: bool) -> int:
+    if not report.would_load:
+        return exitcodes.WOULD_NOT_LOAD
+    if strict and any(f.severity != "error" for f in report.findings):
+        return exitcodes.WOULD_NOT_LOAD
+    return exitcodes.OK
+
+
+def _print_report(report: CheckReport) -> None:
+    spec = report.platform
+    click.echo(f"{report.source}: {report.kind}, {report.images} ELF image(s)")
+    click.echo(f"platform {spec.name} ({spec.source}), {len(spec.regions)} regions")
+    for note in spec.notes:
+        click.echo(f"note: {note}")
+    click.echo(
+        f"{'segment':<18}{'p_paddr':>12}{'p_filesz':>11}{'p_memsz':>11}  lands in"
+    )
+    for seg in report.segments:
+        click.echo(
+            f"{seg.where:<18}{seg.p_paddr:>#12x}{seg.p_filesz:>#11x}"
+            f"{seg.p_memsz:>#11x}  {_landing(seg.copy, seg.fill, seg.status)}"
+        )
+    _print_rsc(report)
+    for finding in report.findings:
+        _print_finding(finding.severity, finding.where, finding.ta, finding.message)
+        if finding.linux:
+            click.echo(f'    Linux: "{finding.linux}"')
+    _print_verdict(report)
+
+
+def _landing(copy: Placement | None, fill: Placement | None, status: str) -> str:
+    parts = []
+    for label, place in (("file", copy), ("zero-fill", fill)):
+        if place is None:
+            continue
+        if place.reason is None:
+            parts.append(f"{label} -> {place.region} (pa {place.pa:#x})")
+        else:
+            parts.append(f"{label}: {place.reason}")
+    text = ", ".join(parts) if parts else "nothing to write"
+    return text if status in ("ok", "empty") else f"{text} [{status}]"
+
+
+def _print_rsc(report: CheckReport) -> None:
+    rsc = report.rsc_table
+    if rsc is None:
+        click.echo("resource table: none")
+        return
+    where = f"image {rsc.image} section {rsc.section}"
+    head = f"resource table: {where}, da {rsc.sh_addr:#x} size {rsc.sh_size:#x}"
+    place = rsc.placement
+    if place is not None and place.reason is None:
+        click.echo(f"{head} -> {place.region}, pa {place.pa:#x}")
+    else:
+        click.echo(f"{head} -> not translated")
+
+
+def _print_finding(severity: str, where: str, ta: str | None, message: str) -> None:
+    code = f"{ta}: " if ta else ""
+    click.echo(f"{severity}: {where}: {code}{message}")
+
+
+def _print_verdict(report: CheckReport) -> None:
+    verdict = "would load" if report.would_load else "would NOT load"
+    click.echo(f"OP-TEE: {report.ta_result} ({verdict})")
+    linux = "accepts" if report.linux_would_load else "refuses"
+    click.echo(f"Linux ELF loader (rproc_elf_load_segments): {linux} the layout")
+
+
+@click.group("platform")
+def platform_group() -> None:
+    """Inspect platforms (presets, device trees, TOML profiles)."""
+
+
+@platform_group.command("show")
+@click.argument("platform")
+@click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_cmd(platform: str, node: str | None, as_json: bool) -> None:
+    """Print PLATFORM's memory regions, processor ids, key and notes.
+
+    PLATFORM is a preset name, a .dtb/.dts device tree or a .toml profile.
+    Exit status: 0, or 2 when the platform cannot be read.
+    """
+    spec = _load(platform, node)
+    if as_json:
+        emit_json(spec.to_dict())
+        return
+    click.echo(f"{spec.name} ({spec.source})")
+    if spec.node:
+        click.echo(f"node: {spec.node}")
+    click.echo(f"{'region':<16}{'da':>12}{'pa':>14}{'size':>10}  access")
+    for r in spec.regions:
+        click.echo(f"{r.name:<16}{r.da:>#12x}{r.pa:>#14x}{r.size:>#10x}  {r.access}")
+    ids = ", ".join(str(i) for i in spec.processor_ids)
+    click.echo(f"processor ids: {ids}; ECDSA accepted: {spec.accept_ecdsa}")
+    key = "built in" if spec.default_key_pem else "none (give one)"
+    click.echo(f"key: {key}")
+    for note in spec.notes:
+        click.echo(f"note: {note}")
