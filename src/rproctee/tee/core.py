@@ -1,0 +1,443 @@
+"""The TEE core: TA registry, session rules, parameter marshalling, panics.
+
+Modelled on OP-TEE's core, only as far as the remoteproc TA needs it:
+
+* user TAs register by UUID with their property flags and heap size; pseudo
+  TAs (PTAs, part of the core) register an instance;
+* a SINGLE_INSTANCE TA has one instance; without MULTI_SESSION a second open
+  session while one is open gets ``TEE_ERROR_BUSY``; INSTANCE_KEEP_ALIVE keeps
+  the instance (and its state) after the last session closes;
+* a TA panic (:class:`TaPanic`) kills the instance: the client sees
+  ``TEE_ERROR_TARGET_DEAD``, every session of that instance is dead and the
+  TA's state is lost; its own sessions to PTAs are closed;
+* memrefs crossing a boundary are checked against the memory they describe:
+  a memref larger than its buffer is refused (for a TA caller libutee then
+  panics the TA, which is how W1's 4 GiB signature memref ends).
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntFlag
+from typing import Protocol
+
+from rproctee.errors import RprocError
+from rproctee.tee.params import (
+    MEMREF_TYPES,
+    NUM_PARAMS,
+    OUTPUT_TYPES,
+    SHM_BASE,
+    VALUE_TYPES,
+    Memref,
+    Param,
+    ParamType,
+    Value,
+    pad_params,
+    param_type_at,
+)
+from rproctee.tee.results import Origin, TaPanic, TeeError, TeeResult, result_for
+
+UUID = uuid_mod.UUID
+
+
+class TaFlags(IntFlag):
+    """TA property flags (``TA_FLAG_*``), the ones the model uses."""
+
+    #: One instance shared by every session.
+    SINGLE_INSTANCE = 1 << 2
+    #: Several sessions may be open at once (without it: BUSY).
+    MULTI_SESSION = 1 << 3
+    #: The instance survives the close of its last session.
+    INSTANCE_KEEP_ALIVE = 1 << 4
+    #: Listed on the Linux TEE bus.
+    DEVICE_ENUM = 1 << 9
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Outcome of one TEE call: result code, where it came from, and why."""
+
+    result: TeeResult
+    origin: Origin = Origin.TRUSTED_APP
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True for ``TEE_SUCCESS``."""
+        return self.result == TeeResult.TEE_SUCCESS
+
+
+SUCCESS = Answer(TeeResult.TEE_SUCCESS)
+
+
+class TrustedApplication(Protocol):
+    """Entry points of a TA or PTA. Failures raise :class:`TeeError`."""
+
+    def open_session(
+        self, ptypes: int, params: list[Param], caller: UUID | None
+    ) -> object:
+        """TA_OpenSessionEntryPoint; returns the session context."""
+        ...
+
+    def close_session(self, session: object) -> None:
+        """TA_CloseSessionEntryPoint."""
+        ...
+
+    def invoke_command(
+        self, session: object, cmd: int, ptypes: int, params: list[Param]
+    ) -> None:
+        """TA_InvokeCommandEntryPoint."""
+        ...
+
+
+class TaHeap:
+    """Byte accounting of a TA heap (OP-TEE's bget pool of ``heap_size`` bytes).
+
+    Each allocation costs its size rounded up to 8 plus a 16-byte block head;
+    ``reserved`` bytes stand for what libutee itself keeps there (session
+    bookkeeping, the digest operation), so that a two-segment image peaks at
+    about 900 bytes, as measured on the real TA.
+
+    Parameters
+    ----------
+    size : int
+        Heap size in bytes (``CFG_REMOTEPROC_TA_HEAP_SIZE``, default 4 KiB).
+    reserved : int
+        Bytes already used by the runtime.
+    """
+
+    HEAD = 16
+
+    def __init__(self, size: int = 4096, reserved: int = 160) -> None:
+        self.size = size
+        self.used = reserved
+        self.peak = reserved
+
+    def cost(self, nbytes: int) -> int:
+        """Bytes an allocation of ``nbytes`` takes from the pool."""
+        return ((nbytes + 7) & ~7) + self.HEAD
+
+    def alloc(self, nbytes: int, what: str) -> int:
+        """Take ``nbytes``; raise OUT_OF_MEMORY if the pool cannot hold them.
+
+        Returns
+        -------
+        int
+            A token to pass to :meth:`free`.
+        """
+        cost = self.cost(nbytes)
+        if self.used + cost > self.size:
+            raise TeeError(
+                TeeResult.TEE_ERROR_OUT_OF_MEMORY,
+                f"TA heap: {what} needs {nbytes} bytes, {self.size - self.used} "
+                f"of {self.size} left (CFG_REMOTEPROC_TA_HEAP_SIZE)",
+            )
+        self.used += cost
+        self.peak = max(self.peak, self.used)
+        return cost
+
+    def free(self, token: int) -> None:
+        """Give back an allocation made by :meth:`alloc`."""
+        self.used -= token
+
+
+@dataclass
+class _Registration:
+    uuid: UUID
+    factory: Callable[[TaEnv], TrustedApplication]
+    flags: TaFlags
+    heap_size: int
+
+
+@dataclass
+class _Instance:
+    reg: _Registration
+    ta: TrustedApplication
+    env: TaEnv
+    sessions: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Session:
+    uuid: UUID
+    ctx: object
+    instance: _Instance | None  # None for a PTA session
+    caller: UUID | None
+    dead: bool = False
+
+
+class TeeCore:
+    """The secure-world core: registry, sessions, marshalling, panics."""
+
+    def __init__(self) -> None:
+        self._regs: dict[UUID, _Registration] = {}
+        self._ptas: dict[UUID, TrustedApplication] = {}
+        self._instances: dict[UUID, _Instance] = {}
+        self._sessions: dict[int, _Session] = {}
+        self._next_id = 1
+
+    # -- registry ---------------------------------------------------------
+    def register_ta(
+        self,
+        uuid: UUID | str,
+        factory: Callable[[TaEnv], TrustedApplication],
+        flags: TaFlags,
+        heap_size: int = 4096,
+    ) -> None:
+        """Register a user TA by UUID (an instance is made on first open)."""
+        u = UUID(str(uuid))
+        self._regs[u] = _Registration(u, factory, flags, heap_size)
+
+    def register_pta(self, uuid: UUID | str, pta: TrustedApplication) -> None:
+        """Register a pseudo TA (always present, any number of sessions)."""
+        self._ptas[UUID(str(uuid))] = pta
+
+    def instance(self, uuid: UUID | str) -> TrustedApplication | None:
+        """The live instance of a user TA, for inspection (None if none)."""
+        inst = self._instances.get(UUID(str(uuid)))
+        return inst.ta if inst is not None else None
+
+    # -- sessions ---------------------------------------------------------
+    def open_session(
+        self,
+        uuid: UUID | str,
+        ptypes: int,
+        params: Sequence[Param],
+        caller: UUID | None = None,
+    ) -> tuple[Answer, int | None]:
+        """Open a session; returns the answer and the session id (or None)."""
+        u = UUID(str(uuid))
+        if u in self._ptas:
+            return self._open_pta(u, ptypes, params, caller)
+        reg = self._regs.get(u)
+        if reg is None:
+            reason = f"no trusted application with UUID {u}"
+            return Answer(TeeResult.TEE_ERROR_ITEM_NOT_FOUND, Origin.TEE, reason), None
+        inst = self._instances.get(u)
+        if (
+            inst is not None
+            and inst.sessions
+            and not (reg.flags & TaFlags.MULTI_SESSION)
+        ):
+            reason = "TA is single-instance without MULTI_SESSION and has a session"
+            return Answer(TeeResult.TEE_ERROR_BUSY, Origin.TEE, reason), None
+        if inst is None:
+            inst = self._create_instance(reg)
+        return self._open_user(inst, ptypes, params, caller)
+
+    def _create_instance(self, reg: _Registration) -> _Instance:
+        env = TaEnv(self, reg.uuid, TaHeap(reg.heap_size))
+        inst = _Instance(reg, reg.factory(env), env)
+        self._instances[reg.uuid] = inst
+        return inst
+
+    def _open_user(
+        self, inst: _Instance, ptypes: int, params: Sequence[Param], caller: UUID | None
+    ) -> tuple[Answer, int | None]:
+        def entry(p: list[Param]) -> object:
+            return inst.ta.open_session(ptypes, p, caller)
+
+        answer, ctx = self._call(inst, ptypes, params, entry)
+        if not answer.ok:
+            self._maybe_destroy(inst)
+            return answer, None
+        sid = self._new_session(_Session(inst.reg.uuid, ctx, inst, caller))
+        inst.sessions.add(sid)
+        return answer, sid
+
+    def _open_pta(
+        self, u: UUID, ptypes: int, params: Sequence[Param], caller: UUID | None
+    ) -> tuple[Answer, int | None]:
+        pta = self._ptas[u]
+
+        def entry(p: list[Param]) -> object:
+            return pta.open_session(ptypes, p, caller)
+
+        answer, ctx = self._call(None, ptypes, params, entry)
+        if not answer.ok:
+            return answer, None
+        return answer, self._new_session(_Session(u, ctx, None, caller))
+
+    def _new_session(self, sess: _Session) -> int:
+        sid = self._next_id
+        self._next_id += 1
+        self._sessions[sid] = sess
+        return sid
+
+    def invoke(
+        self, sid: int, cmd: int, ptypes: int, params: Sequence[Param]
+    ) -> Answer:
+        """Invoke command ``cmd`` on session ``sid``."""
+        sess = self._sessions.get(sid)
+        if sess is None:
+            reason = f"no open session {sid}"
+            return Answer(TeeResult.TEE_ERROR_BAD_PARAMETERS, Origin.TEE, reason)
+        if sess.dead:
+            reason = "the TA instance behind this session panicked"
+            return Answer(TeeResult.TEE_ERROR_TARGET_DEAD, Origin.TEE, reason)
+        ta = sess.instance.ta if sess.instance else self._ptas[sess.uuid]
+
+        def entry(p: list[Param]) -> object:
+            ta.invoke_command(sess.ctx, cmd, ptypes, p)
+            return None
+
+        return self._call(sess.instance, ptypes, params, entry)[0]
+
+    def close_session(self, sid: int) -> None:
+        """Close a session (a dead one is just forgotten)."""
+        sess = self._sessions.pop(sid, None)
+        if sess is None:
+            return
+        if sess.instance is None:
+            self._ptas[sess.uuid].close_session(sess.ctx)
+            return
+        inst = sess.instance
+        inst.sessions.discard(sid)
+        if not sess.dead:
+            inst.ta.close_session(sess.ctx)
+            self._maybe_destroy(inst)
+
+    def _maybe_destroy(self, inst: _Instance) -> None:
+        keep = inst.reg.flags & TaFlags.INSTANCE_KEEP_ALIVE
+        if not inst.sessions and not keep:
+            self._drop_instance(inst)
+
+    def _drop_instance(self, inst: _Instance) -> None:
+        if self._instances.get(inst.reg.uuid) is inst:
+            del self._instances[inst.reg.uuid]
+        for sid in inst.sessions:
+            self._sessions[sid].dead = True
+        for sid in list(inst.env.own_sessions):
+            self.close_session(sid)
+        inst.env.own_sessions.clear()
+
+    # -- one call across the boundary -------------------------------------
+    def _call(
+        self,
+        inst: _Instance | None,
+        ptypes: int,
+        params: Sequence[Param],
+        entry: Callable[[list[Param]], object],
+    ) -> tuple[Answer, object]:
+        try:
+            callee = marshal(ptypes, params)
+        except TeeError as exc:
+            return Answer(exc.result, Origin.TEE, exc.reason), None
+        try:
+            ctx = entry(callee)
+        except TaPanic as exc:
+            if inst is not None:
+                self._drop_instance(inst)
+            reason = f"TA panicked: {exc}"
+            return Answer(TeeResult.TEE_ERROR_TARGET_DEAD, Origin.TEE, reason), None
+        except RprocError as exc:
+            # output sizes travel back on errors too (SHORT_BUFFER needs them)
+            unmarshal(ptypes, params, callee)
+            reason = exc.reason if isinstance(exc, TeeError) else str(exc)
+            return Answer(result_for(exc), Origin.TRUSTED_APP, reason), None
+        unmarshal(ptypes, params, callee)
+        return SUCCESS, ctx
+
+
+def marshal(ptypes: int, params: Sequence[Param]) -> list[Param]:
+    """Build the callee's four slots from the caller's, as the word says.
+
+    Raises
+    ------
+    TeeError
+        BAD_PARAMETERS for an unknown type nibble or a memref larger than the
+        memory behind it.
+    """
+    slots = pad_params(params)
+    out: list[Param] = []
+    for i in range(NUM_PARAMS):
+        out.append(_marshal_slot(i, param_type_at(ptypes, i), slots[i]))
+    return out
+
+
+def _marshal_slot(i: int, t: int, p: Param) -> Param:
+    if t == ParamType.NONE:
+        return None
+    if t in VALUE_TYPES:
+        src = p if isinstance(p, Value) else Value()
+        return Value(src.a & 0xFFFFFFFF, src.b & 0xFFFFFFFF, ParamType(t))
+    if t in MEMREF_TYPES:
+        return _marshal_memref(i, t, p if isinstance(p, Memref) else Memref())
+    raise TeeError(
+        TeeResult.TEE_ERROR_BAD_PARAMETERS,
+        f"param {i}: type nibble {t:#x} is not a TEE parameter type",
+    )
+
+
+def _marshal_memref(i: int, t: int, m: Memref) -> Memref:
+    if m.buffer is None:
+        return Memref(None, 0, kind=ParamType(t), addr=0)
+    avail = len(memoryview(m.buffer).cast("B")) - m.offset
+    if m.offset < 0 or m.length < 0 or m.length > avail:
+        raise TeeError(
+            TeeResult.TEE_ERROR_BAD_PARAMETERS,
+            f"param {i}: memref size {m.length:#x} at offset {m.offset:#x} "
+            f"exceeds the {max(avail, 0):#x} bytes of memory behind it",
+        )
+    addr = m.addr if m.addr else SHM_BASE + m.offset
+    return Memref(m.view(), m.length, kind=ParamType(t), addr=addr)
+
+
+def unmarshal(ptypes: int, params: Sequence[Param], callee: list[Param]) -> None:
+    """Copy output values and output memref sizes back to the caller's slots."""
+    for i, p in enumerate(params[:NUM_PARAMS]):
+        t = param_type_at(ptypes, i)
+        c = callee[i]
+        if t not in OUTPUT_TYPES or p is None or c is None:
+            continue
+        if isinstance(p, Value) and isinstance(c, Value):
+            p.a, p.b = c.a & 0xFFFFFFFF, c.b & 0xFFFFFFFF
+        elif isinstance(p, Memref) and isinstance(c, Memref):
+            p.size = c.size
+
+
+class TaEnv:
+    """What the core gives a user TA: its heap and the TEE internal client API.
+
+    The TA reaches other TAs and PTAs only through :meth:`open_ta_session` and
+    :meth:`invoke_ta_command` (``TEE_OpenTASession`` / ``TEE_InvokeTACommand``).
+    As in libutee, a memref the core refuses makes the calling TA panic.
+    """
+
+    def __init__(self, core: TeeCore, uuid: UUID, heap: TaHeap) -> None:
+        self._core = core
+        self.uuid = uuid
+        self.heap = heap
+        self.own_sessions: set[int] = set()
+
+    def open_ta_session(
+        self, uuid: UUID | str, ptypes: int, params: Sequence[Param]
+    ) -> tuple[Answer, int | None]:
+        """``TEE_OpenTASession``: returns the answer and a session handle."""
+        self._check_memrefs(ptypes, params)
+        answer, sid = self._core.open_session(uuid, ptypes, params, caller=self.uuid)
+        if sid is not None:
+            self.own_sessions.add(sid)
+        return answer, sid
+
+    def invoke_ta_command(
+        self, sid: int, cmd: int, ptypes: int, params: Sequence[Param]
+    ) -> Answer:
+        """``TEE_InvokeTACommand`` on a session opened by this TA."""
+        self._check_memrefs(ptypes, params)
+        return self._core.invoke(sid, cmd, ptypes, params)
+
+    def close_ta_session(self, sid: int) -> None:
+        """``TEE_CloseTASession``."""
+        self.own_sessions.discard(sid)
+        self._core.close_session(sid)
+
+    @staticmethod
+    def _check_memrefs(ptypes: int, params: Sequence[Param]) -> None:
+        try:
+            marshal(ptypes, params)
+        except TeeError as exc:
+            # libutee: the core refused the call's memory -> TEE_Panic()
+            raise TaPanic(exc.reason) from exc

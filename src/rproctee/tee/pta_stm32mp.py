@@ -1,0 +1,393 @@
+"""The stm32mp remoteproc pseudo TA (PTA): the platform side of the load.
+
+Only this module writes device memory, and only through
+:class:`~rproctee.platform.memory.DeviceMemory` (which records every write).
+It answers the commands of spec 3.2 with upstream's checks in upstream's
+order. ``policy`` only changes the two places where upstream is wrong in a
+harmless way (the SET_MEMORY fill byte) and nothing else: the platform is the
+same for both policies, the TA is what differs.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+from rproctee.errors import AddressError
+from rproctee.platform.memory import DeviceMemory
+from rproctee.tee.core import UUID
+from rproctee.tee.coredump import build_elf_core, write_out
+from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
+from rproctee.tee.policy import Policy
+from rproctee.tee.results import TeeError, TeeResult
+
+PTA_RPROC_UUID = UUID("54af4a68-19be-40d7-bbe6-8950350a8744")
+TA_REMOTEPROC_UUID = UUID("80a4c275-0a47-4905-8285-1486a9771a08")
+
+#: Algorithm ids carried in the key-info block (GlobalPlatform TEE_ALG_*).
+TEE_ALG_RSASSA_PKCS1_V1_5_SHA256 = 0x70004830
+TEE_ALG_ECDSA_P256 = 0x70003042
+
+#: Capability bits returned by HW_CAPABILITIES.
+HWCAP_FMT_ELF = 1 << 0
+HWCAP_PROT_HASH_TABLE = 1 << 0
+
+VI, VO = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT
+MI, MO = ParamType.MEMREF_INPUT, ParamType.MEMREF_OUTPUT
+PT_ID_ONLY = param_types(VI)
+
+
+class PtaCommand(IntEnum):
+    """Commands of the remoteproc PTA (``remoteproc_pta.h``)."""
+
+    #: [0] in a = id; [1] out a = format bits; [2] out a = protection bits.
+    HW_CAPABILITIES = 1
+    #: id + memref of a proprietary format; stm32mp: NOT_IMPLEMENTED.
+    FIRMWARE_LOAD = 2
+    #: [0] id; [1] memref in data; [2] in a/b = device address; [3] memref hash.
+    LOAD_SEGMENT_SHA256 = 3
+    #: [0] id; [1] a = device address; [2] a = size; [3] a = fill byte.
+    SET_MEMORY = 4
+    #: [0] id. Starts the core; platform state OFF -> ON.
+    FIRMWARE_START = 5
+    #: [0] id. Stops the core; platform state ON -> OFF.
+    FIRMWARE_STOP = 6
+    #: [0] id; [1] a = device address; [2] a = size; [3] out a/b = PA low/high.
+    FIRMWARE_DA_TO_PA = 7
+    #: [0] id; [1] memref key info; [2] memref digest; [3] memref signature.
+    VERIFY_DIGEST = 8
+    #: [0] id. Zeroes every memory region of the processor.
+    RELEASE = 9
+    #: Model extension, strict platforms only (not upstream): [0] id;
+    #: [1] memref out = ELF core of every region (Linux rproc_coredump
+    #: layout); SHORT_BUFFER with the size needed when it does not fit.
+    DUMP_MEMORY = 0x1000
+
+
+@dataclass(frozen=True)
+class SegmentTiming:
+    """Time the platform spent on one device-memory operation."""
+
+    op: str
+    da: int
+    len: int
+    seconds: float
+
+
+def _fail(result: TeeResult, reason: str) -> TeeError:
+    return TeeError(result, reason)
+
+
+def _value(params: list[Param], i: int) -> Value:
+    p = params[i]
+    return p if isinstance(p, Value) else Value()
+
+
+def _memref(params: list[Param], i: int) -> Memref:
+    p = params[i]
+    return p if isinstance(p, Memref) else Memref()
+
+
+def _check_types(cmd: PtaCommand, ptypes: int, expected: int) -> None:
+    if ptypes != expected:
+        raise _fail(
+            TeeResult.TEE_ERROR_BAD_PARAMETERS,
+            f"PTA {cmd.name}: parameter types {ptypes:#06x}, expected {expected:#06x}",
+        )
+
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+_Handler = Callable[[int, list[Param]], None]
+
+
+class Stm32mpRemoteprocPta:
+    """stm32mp remoteproc PTA over a device-memory model.
+
+    Parameters
+    ----------
+    memory : DeviceMemory
+        The processor's memory regions.
+    processor_ids : tuple of int
+        Ids a driver instance knows (stm32mp15: ``(0,)``).
+    public_key : RSA or EC public key, optional
+        The built-in verification key (``RPROC_SIGN_KEY``).
+    accept_ecdsa : bool
+        Accept ECDSA P-256 signatures (upstream stm32mp does not).
+    policy : Policy
+        ``optee`` keeps upstream's SET_MEMORY fill-byte bug (W9).
+    """
+
+    def __init__(
+        self,
+        memory: DeviceMemory,
+        *,
+        processor_ids: tuple[int, ...] = (0,),
+        public_key: PublicKey | None = None,
+        accept_ecdsa: bool = False,
+        policy: Policy = Policy.STRICT,
+    ) -> None:
+        self.memory = memory
+        self.processor_ids = tuple(processor_ids)
+        self.public_key = public_key
+        self.accept_ecdsa = accept_ecdsa
+        self.policy = policy
+        self.running = False  # the PTA's one global ON/OFF flag
+        self.timings: list[SegmentTiming] = []
+        self.events: list[str] = []
+
+    # -- entry points -----------------------------------------------------
+    def open_session(
+        self, ptypes: int, params: list[Param], caller: UUID | None
+    ) -> object:
+        """Accept only the remoteproc TA, with a known processor id."""
+        if ptypes != PT_ID_ONLY:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_PARAMETERS,
+                f"PTA open session: parameter types {ptypes:#06x}, expected 0x0001",
+            )
+        if caller != TA_REMOTEPROC_UUID:
+            raise _fail(
+                TeeResult.TEE_ERROR_ACCESS_DENIED,
+                f"PTA open session: caller {caller} is not the remoteproc TA",
+            )
+        self._known_id(_value(params, 0).a)
+        return None
+
+    def close_session(self, session: object) -> None:
+        """Nothing to clean up per session."""
+
+    def invoke_command(
+        self, session: object, cmd: int, ptypes: int, params: list[Param]
+    ) -> None:
+        """Flat command switch; unknown commands: NOT_IMPLEMENTED."""
+        handler = self._handlers().get(cmd)
+        if handler is None:
+            raise _fail(
+                TeeResult.TEE_ERROR_NOT_IMPLEMENTED,
+                f"PTA: command {cmd:#x} not implemented",
+            )
+        handler(ptypes, params)
+
+    def _handlers(self) -> dict[int, _Handler]:
+        return {
+            PtaCommand.HW_CAPABILITIES: self._capabilities,
+            PtaCommand.LOAD_SEGMENT_SHA256: self._load_segment,
+            PtaCommand.SET_MEMORY: self._set_memory,
+            PtaCommand.FIRMWARE_START: self._start,
+            PtaCommand.FIRMWARE_STOP: self._stop,
+            PtaCommand.FIRMWARE_DA_TO_PA: self._da_to_pa,
+            PtaCommand.VERIFY_DIGEST: self._verify_digest,
+            PtaCommand.RELEASE: self._release,
+            **(
+                {PtaCommand.DUMP_MEMORY: self._dump}
+                if self.policy is Policy.STRICT
+                else {}
+            ),
+        }
+
+    # -- helpers ------------------------------------------------------------
+    def _known_id(self, rproc_id: int, code: TeeResult | None = None) -> None:
+        if rproc_id not in self.processor_ids:
+            raise _fail(
+                code or TeeResult.TEE_ERROR_NOT_SUPPORTED,
+                f"PTA: processor id {rproc_id} unknown to the platform "
+                f"(known: {list(self.processor_ids)})",
+            )
+
+    def _require_off(self, cmd: PtaCommand) -> None:
+        if self.running:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_STATE,
+                f"PTA {cmd.name}: the remote processor is running",
+            )
+
+    def _translate(self, rproc_id: int, da: int, size: int) -> int:
+        # stm32_rproc_da_to_pa(): unknown id is BAD_PARAMETERS there
+        self._known_id(rproc_id, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        try:
+            return self.memory.da_to_pa(da, size)
+        except AddressError as exc:
+            raise _fail(TeeResult.TEE_ERROR_ACCESS_DENIED, str(exc)) from exc
+
+    # -- commands -------------------------------------------------------------
+    def _capabilities(self, ptypes: int, params: list[Param]) -> None:
+        _check_types(PtaCommand.HW_CAPABILITIES, ptypes, param_types(VI, VO, VO))
+        self._known_id(_value(params, 0).a)
+        _value(params, 1).a = HWCAP_FMT_ELF
+        _value(params, 2).a = HWCAP_PROT_HASH_TABLE
+
+    def _load_segment(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.LOAD_SEGMENT_SHA256
+        _check_types(cmd, ptypes, param_types(VI, MI, VI, MI))
+        src, hash_ref = _memref(params, 1), _memref(params, 3)
+        if hash_ref.buffer is None or hash_ref.length != 32:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_PARAMETERS,
+                f"PTA {cmd.name}: hash size {hash_ref.length}, expected 32",
+            )
+        self._require_off(cmd)
+        loc = _value(params, 2)
+        da = loc.b << 32 | loc.a
+        self._translate(_value(params, 0).a, da, src.length)
+        self._copy_and_check(da, src.view(), bytes(hash_ref.view()))
+
+    def _copy_and_check(self, da: int, src: memoryview, expected: bytes) -> None:
+        t0 = time.perf_counter()
+        # hash what landed in device memory, not the shared source (TOCTOU)
+        digest = self.memory.copy_in_hashed(da, src)
+        self.timings.append(
+            SegmentTiming("copy", da, len(src), time.perf_counter() - t0)
+        )
+        if not hmac.compare_digest(digest, expected):
+            self.memory.fill(da, len(src), 0, op="scrub")
+            raise _fail(
+                TeeResult.TEE_ERROR_SECURITY,
+                f"segment at da {da:#x} (+{len(src):#x}): SHA-256 of the loaded "
+                f"bytes {digest.hex()[:16]}... != signed {expected.hex()[:16]}...",
+            )
+
+    def _set_memory(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.SET_MEMORY
+        _check_types(cmd, ptypes, param_types(VI, VI, VI, VI))
+        da, size = _value(params, 1).a, _value(params, 2).a
+        raw = _value(params, 3).a
+        # upstream computes the byte as `a && 0xFF` (W9): 0 or 1
+        value = int(bool(raw)) if self.policy is Policy.OPTEE else raw & 0xFF
+        self._require_off(cmd)
+        self._translate(_value(params, 0).a, da, size)
+        t0 = time.perf_counter()
+        self.memory.fill(da, size, value, op="zero")
+        self.timings.append(SegmentTiming("zero", da, size, time.perf_counter() - t0))
+
+    def _start(self, ptypes: int, params: list[Param]) -> None:
+        _check_types(PtaCommand.FIRMWARE_START, ptypes, PT_ID_ONLY)
+        self._require_off(PtaCommand.FIRMWARE_START)
+        self._known_id(_value(params, 0).a, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        self.running = True
+        self.events.append(f"start {_value(params, 0).a}")
+
+    def _stop(self, ptypes: int, params: list[Param]) -> None:
+        _check_types(PtaCommand.FIRMWARE_STOP, ptypes, PT_ID_ONLY)
+        if not self.running:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_STATE,
+                "PTA FIRMWARE_STOP: the remote processor is not running",
+            )
+        self._known_id(_value(params, 0).a, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        self.running = False
+        self.events.append(f"stop {_value(params, 0).a}")
+
+    def _da_to_pa(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.FIRMWARE_DA_TO_PA
+        _check_types(cmd, ptypes, param_types(VI, VI, VI, VO))
+        addr, size = _value(params, 1), _value(params, 2)
+        if addr.b or size.b:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_PARAMETERS,
+                f"PTA {cmd.name}: high words must be 0 (address b = {addr.b:#x}, "
+                f"size b = {size.b:#x})",
+            )
+        pa = self._translate(_value(params, 0).a, addr.a, size.a)
+        out = _value(params, 3)
+        out.a, out.b = pa & 0xFFFFFFFF, pa >> 32
+
+    def _verify_digest(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.VERIFY_DIGEST
+        _check_types(cmd, ptypes, param_types(VI, MI, MI, MI))
+        self._known_id(_value(params, 0).a)
+        self._require_off(cmd)
+        algo = self._key_info_algo(_memref(params, 1))
+        digest = bytes(_memref(params, 2).view())
+        signature = bytes(_memref(params, 3).view())
+        if algo == TEE_ALG_RSASSA_PKCS1_V1_5_SHA256:
+            self._verify_rsa(digest, signature)
+        elif algo == TEE_ALG_ECDSA_P256 and self.accept_ecdsa:
+            self._verify_ecdsa(digest, signature)
+        else:
+            raise _fail(
+                TeeResult.TEE_ERROR_NOT_SUPPORTED,
+                f"PTA {cmd.name}: algorithm {algo:#010x} not supported by this "
+                "platform (stm32mp verifies RSA PKCS#1 v1.5 SHA-256 only)",
+            )
+
+    def _key_info_algo(self, info: Memref) -> int:
+        view = info.view()
+        declared = int.from_bytes(view[4:8], "little") + 8 if len(view) >= 8 else -1
+        if info.buffer is None or declared != info.length:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_PARAMETERS,
+                f"PTA VERIFY_DIGEST: key-info size {info.length} != 8 + info length",
+            )
+        return int.from_bytes(view[0:4], "little")
+
+    def _verify_rsa(self, digest: bytes, signature: bytes) -> None:
+        key = self.public_key
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise _invalid("the platform key is not an RSA key")
+        if len(signature) != key.key_size // 8 + (key.key_size % 8 > 0):
+            raise _invalid(
+                f"sign_len {len(signature)} != modulus size "
+                f"{(key.key_size + 7) // 8} of the platform key"
+            )
+        try:
+            key.verify(
+                signature, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
+            )
+        except (InvalidSignature, ValueError) as exc:
+            raise _invalid("RSA PKCS#1 v1.5 signature does not verify") from exc
+
+    def _verify_ecdsa(self, digest: bytes, signature: bytes) -> None:
+        key = self.public_key
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise _invalid("the platform key is not an EC key")
+        if key.curve.name != "secp256r1" or len(signature) != 64:
+            raise _invalid(f"ECDSA P-256 needs a 64-byte r||s, got {len(signature)}")
+        r = int.from_bytes(signature[:32], "big")
+        s = int.from_bytes(signature[32:], "big")
+        der = utils.encode_dss_signature(r, s)
+        try:
+            key.verify(der, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        except (InvalidSignature, ValueError) as exc:
+            raise _invalid("ECDSA P-256 signature does not verify") from exc
+
+    def _release(self, ptypes: int, params: list[Param]) -> None:
+        _check_types(PtaCommand.RELEASE, ptypes, PT_ID_ONLY)
+        self._require_off(PtaCommand.RELEASE)
+        self._known_id(_value(params, 0).a, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        for index in range(len(self.memory.regions)):
+            self.memory.scrub_region(index)
+
+    def _dump(self, ptypes: int, params: list[Param]) -> None:
+        _check_types(PtaCommand.DUMP_MEMORY, ptypes, param_types(VI, MO))
+        self._known_id(_value(params, 0).a, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        core = build_elf_core(
+            [(r.da, self.memory.array(i)) for i, r in enumerate(self.memory.regions)]
+        )
+        write_out(_memref(params, 1), core)
+
+
+def _invalid(reason: str) -> TeeError:
+    return TeeError(TeeResult.TEE_ERROR_SIGNATURE_INVALID, reason)
+
+
+def load_public_key(pem: bytes) -> PublicKey:
+    """Read a PEM public key usable by VERIFY_DIGEST (RSA or EC P-256).
+
+    Raises
+    ------
+    ValueError
+        The PEM holds another kind of key.
+    """
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key(pem)
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return key
+    raise ValueError(f"unsupported public key type {type(key).__name__}")

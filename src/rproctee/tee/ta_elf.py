@@ -1,0 +1,339 @@
+"""ELF32 reads and checks of the remoteproc TA (``elf_parser.c``), step by step.
+
+The TA reads the images in place, in the caller's shared memory. Reads go
+through :class:`SharedReader`, which models the mapping: bytes past the memref
+but inside its last 4 KiB page read as zero (what W8 reads), anything further
+is an abort, i.e. a TA panic. Pointer arithmetic is 32-bit, with the memref's
+model address, so "wraps the address space" means what it means on the TA.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from rproctee.tee.results import TaPanic, TeeError, TeeResult
+
+EHDR_SIZE = 52
+PHDR_SIZE = 32
+SHDR_SIZE = 40
+RSC_HDR_SIZE = 16
+PT_LOAD = 1
+EM_ARM = 40
+ET_EXEC = 2
+U32 = 0xFFFFFFFF
+PAGE = 4096
+RSC_NAME = b".resource_table\0"
+
+
+class SharedReader:
+    """Bounded reads of a memref as the TA sees it.
+
+    Parameters
+    ----------
+    view : memoryview
+        The memref's bytes (shared, may change under the TA).
+    addr : int
+        Model address of its first byte.
+    """
+
+    def __init__(self, view: memoryview, addr: int) -> None:
+        self.view = view
+        self.addr = addr
+        self.mapped = (len(view) + PAGE - 1) // PAGE * PAGE
+
+    def read(self, off: int, n: int) -> bytes:
+        """``n`` bytes at offset ``off`` of the memref."""
+        if off < 0 or off + n > self.mapped:
+            raise TaPanic(
+                f"TA read of {n} bytes at memref offset {off:#x} is outside the "
+                f"mapped shared memory ({self.mapped:#x} bytes): data abort"
+            )
+        data = bytes(self.view[off : off + n])
+        return data + bytes(n - len(data))
+
+    def u32(self, off: int) -> int:
+        """Little-endian u32 at ``off``."""
+        return int.from_bytes(self.read(off, 4), "little")
+
+    def u16(self, off: int) -> int:
+        """Little-endian u16 at ``off``."""
+        return int.from_bytes(self.read(off, 2), "little")
+
+
+@dataclass(frozen=True)
+class Phdr:
+    """An ELF32 program header (also the first 32 bytes of a hash entry)."""
+
+    p_type: int
+    p_offset: int
+    p_vaddr: int
+    p_paddr: int
+    p_filesz: int
+    p_memsz: int
+    p_flags: int
+    p_align: int
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Phdr:
+        """From 32 little-endian bytes."""
+        return cls(*struct.unpack_from("<8I", raw, 0))
+
+
+@dataclass(frozen=True)
+class Ehdr:
+    """The ELF header fields the TA reads."""
+
+    ident: bytes
+    e_type: int
+    e_machine: int
+    e_phoff: int
+    e_shoff: int
+    e_phentsize: int
+    e_phnum: int
+    e_shentsize: int
+    e_shnum: int
+    e_shstrndx: int
+
+
+def read_ehdr(r: SharedReader, base: int) -> Ehdr:
+    """Read the ELF header of the image at memref offset ``base``."""
+    raw = r.read(base, EHDR_SIZE)
+    e_type, e_machine = struct.unpack_from("<2H", raw, 16)
+    e_phoff, e_shoff = struct.unpack_from("<2I", raw, 28)
+    phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<5H", raw, 42)
+    return Ehdr(
+        raw[:16], e_type, e_machine, e_phoff, e_shoff,
+        phentsize, phnum, shentsize, shnum, shstrndx,
+    )  # fmt: skip
+
+
+def _fmt(reason: str) -> TeeError:
+    return TeeError(TeeResult.TEE_ERROR_BAD_FORMAT, reason)
+
+
+def check_ehdr(r: SharedReader, base: int, size: int) -> Ehdr:
+    """``e32_parse_ehdr``: spec 2.5 step 9, upstream checks in upstream order."""
+    if (r.addr + base) % 4:
+        raise TeeError(
+            TeeResult.TEE_ERROR_BAD_PARAMETERS,
+            f"ELF image at address {r.addr + base:#x} is not 4-byte aligned",
+        )
+    if size < EHDR_SIZE:
+        raise _fmt(f"image size {size:#x} < ELF header size {EHDR_SIZE}")
+    e = read_ehdr(r, base)
+    # `size < e_shoff + sizeof(Elf32_Shdr)` in 32-bit size_t: the sum can wrap
+    if size < (e.e_shoff + SHDR_SIZE) & U32:
+        raise _fmt(f"e_shoff = {e.e_shoff:#x}: + 40 beyond image size {size:#x}")
+    if e.ident[:4] != b"\x7fELF":
+        raise _fmt(f"ELF magic = {e.ident[:4].hex()}, expected 7f454c46")
+    if e.ident[6] != 1:
+        raise _fmt(f"EI_VERSION = {e.ident[6]}, expected 1")
+    if e.ident[4] != 1:
+        raise _fmt(f"EI_CLASS = {e.ident[4]}, expected 1 (ELFCLASS32)")
+    if e.e_phentsize != PHDR_SIZE:
+        raise _fmt(f"e_phentsize = {e.e_phentsize}, expected {PHDR_SIZE}")
+    if e.e_shentsize != SHDR_SIZE:
+        raise _fmt(f"e_shentsize = {e.e_shentsize}, expected {SHDR_SIZE}")
+    if e.e_phnum == 0:
+        raise _fmt("e_phnum = 0: no program header")
+    return e
+
+
+def check_ehdr_strict(e: Ehdr) -> None:
+    """Strict-only ELF header checks (checklist W4)."""
+    if e.ident[5] != 1:
+        raise _fmt(f"EI_DATA = {e.ident[5]}, expected 1 (little-endian)")
+    if e.e_machine != EM_ARM:
+        raise _fmt(f"e_machine = {e.e_machine}, expected {EM_ARM} (EM_ARM)")
+    if e.e_type != ET_EXEC:
+        raise _fmt(f"e_type = {e.e_type}, expected {ET_EXEC} (ET_EXEC)")
+
+
+def in_image(addr: int, fw: int, size: int) -> bool:
+    """``va_in_fwm_image_range``: fw <= addr < fw + size (32-bit addresses)."""
+    return fw <= addr < fw + size
+
+
+def phdr_table_start(r: SharedReader, base: int, size: int) -> tuple[Ehdr, int]:
+    """Spec 2.6 preamble: image bound and phdr table placement.
+
+    Returns
+    -------
+    (Ehdr, int)
+        The header and the memref offset of the program-header table.
+    """
+    fw = r.addr + base
+    if size == 0 or fw + size > U32 + 1:
+        raise TeeError(
+            TeeResult.TEE_ERROR_BAD_PARAMETERS,
+            f"image size {size:#x} at {fw:#x} is empty or wraps the address space",
+        )
+    e = read_ehdr(r, base)
+    phdr = (fw + e.e_phoff) & U32
+    if phdr % 4 or not in_image(phdr, fw, size):
+        raise _fmt(f"e_phoff = {e.e_phoff:#x}: table misaligned or outside the image")
+    return e, base + e.e_phoff
+
+
+def read_phdr(r: SharedReader, base: int, size: int, table: int, i: int) -> Phdr:
+    """Program header ``i``; the 32-byte entry must lie inside the image."""
+    fw = r.addr + base
+    entry = r.addr + table + i * PHDR_SIZE
+    if not (in_image(entry, fw, size) and in_image(entry + PHDR_SIZE - 1, fw, size)):
+        raise _fmt(f"program header {i} at offset {entry - fw:#x} outside the image")
+    return Phdr.unpack(r.read(table + i * PHDR_SIZE, PHDR_SIZE))
+
+
+def check_segment_range(i: int, ph: Phdr, size: int) -> None:
+    """[p_offset, p_offset + p_filesz) must lie inside the image (BAD_FORMAT)."""
+    if ph.p_offset >= size or ph.p_offset + ph.p_filesz > size:
+        raise _fmt(
+            f"program header {i}: p_offset {ph.p_offset:#x} + p_filesz "
+            f"{ph.p_filesz:#x} beyond image size {size:#x}"
+        )
+
+
+@dataclass(frozen=True)
+class RscSection:
+    """Where a ``.resource_table`` section says the table is."""
+
+    sh_addr: int
+    sh_offset: int
+    sh_size: int
+    index: int
+
+
+def _shdr(r: SharedReader, off: int) -> tuple[int, int, int, int, int]:
+    raw = r.read(off, SHDR_SIZE)
+    name, _t, _f, addr, offset, size = struct.unpack_from("<6I", raw, 0)
+    return name, addr, offset, size, 0
+
+
+def section_names(
+    r: SharedReader, base: int, size: int, e: Ehdr
+) -> tuple[int, int, int]:
+    """Checks of spec 2.7 on the section-header and name tables.
+
+    Returns
+    -------
+    (int, int, int)
+        memref offset of the section-header table, of the name table, and the
+        name table size.
+    """
+    fw = r.addr + base
+    if fw + size > U32 + 1 or fw + e.e_shoff > U32 + 1:
+        raise TeeError(
+            TeeResult.TEE_ERROR_BAD_PARAMETERS,
+            f"e_shoff = {e.e_shoff:#x} wraps the address space",
+        )
+    end = e.e_shoff + e.e_shnum * SHDR_SIZE
+    if (fw + e.e_shoff) % 4 or end > size or e.e_shstrndx >= e.e_shnum:
+        raise _fmt(
+            f"section headers: e_shoff {e.e_shoff:#x}, e_shnum {e.e_shnum}, "
+            f"e_shstrndx {e.e_shstrndx}: misaligned, outside the image or bad index"
+        )
+    _n, _a, str_off, str_size, _ = _shdr(r, base + e.e_shoff + e.e_shstrndx * 40)
+    if str_off >= size or str_off + str_size > size:
+        raise _fmt(
+            f"section-name table [{str_off:#x}, +{str_size:#x}) outside the image"
+        )
+    return base + e.e_shoff, base + str_off, str_size
+
+
+def name_matches(r: SharedReader, names: int, names_size: int, sh_name: int) -> bool:
+    """``strncmp(name, ".resource_table", bytes left in the table) == 0``."""
+    left = names_size - sh_name
+    got = r.read(names + sh_name, min(left, len(RSC_NAME)))
+    for k in range(min(left, len(RSC_NAME))):
+        if got[k] != RSC_NAME[k]:
+            return False
+        if got[k] == 0:
+            return True
+    return True
+
+
+def _exact_name(r: SharedReader, names: int, names_size: int, sh_name: int) -> bool:
+    want = len(RSC_NAME)
+    if names_size - sh_name < want:
+        return False
+    return r.read(names + sh_name, want) == RSC_NAME
+
+
+def find_rsc_table(
+    r: SharedReader, base: int, size: int, *, strict: bool = False
+) -> RscSection:
+    """Spec 2.7: the first ``.resource_table`` section, checked.
+
+    Under ``strict`` the name must match whole (NUL inside the table), a
+    second section of that name is BAD_FORMAT and so is ``sh_size`` 0.
+
+    Raises
+    ------
+    TeeError
+        NO_DATA when there is no table (fine: it is optional), BAD_FORMAT,
+        BAD_PARAMETERS or CORRUPT_OBJECT as spec 2.7 says.
+    """
+    e = read_ehdr(r, base)
+    shdrs, names, names_size = section_names(r, base, size, e)
+    match = _exact_name if strict else name_matches
+    found: RscSection | None = None
+    for i in range(e.e_shnum):
+        sh_name, sh_addr, sh_offset, sh_size, _ = _shdr(r, shdrs + i * SHDR_SIZE)
+        if sh_name >= names_size:
+            raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")
+        if not match(r, names, names_size, sh_name):
+            continue
+        if found is not None:
+            raise _fmt(f"sections {found.index} and {i} are both .resource_table")
+        found = RscSection(sh_addr, sh_offset, sh_size, i)
+        check_rsc_table(r, base, size, found, strict=strict)
+        if not strict:
+            break
+    if found is None:
+        raise TeeError(TeeResult.TEE_ERROR_NO_DATA, "no .resource_table section")
+    return found
+
+
+def check_rsc_table(
+    r: SharedReader, base: int, size: int, s: RscSection, *, strict: bool
+) -> None:
+    """Checks on the table bytes at ``sh_offset`` in the image (spec 2.7)."""
+    if s.sh_size == 0:
+        if strict:
+            raise _fmt(f"section {s.index} .resource_table: sh_size = 0 hides it")
+        raise TeeError(TeeResult.TEE_ERROR_NO_DATA, ".resource_table sh_size = 0")
+    if s.sh_offset + s.sh_size > size:
+        raise _fmt(
+            f".resource_table sh_offset {s.sh_offset:#x} + sh_size "
+            f"{s.sh_size:#x} beyond image size {size:#x}"
+        )
+    if s.sh_size < RSC_HDR_SIZE:
+        raise _fmt(f".resource_table sh_size = {s.sh_size:#x} < 16-byte header")
+    if (r.addr + base + s.sh_offset) % 4:
+        raise TeeError(
+            TeeResult.TEE_ERROR_CORRUPT_OBJECT,
+            f".resource_table at offset {s.sh_offset:#x} is not 4-byte aligned",
+        )
+    ver, num, res0, res1 = struct.unpack(
+        "<4I", r.read(base + s.sh_offset, RSC_HDR_SIZE)
+    )
+    if ver != 1:
+        raise _fmt(f"resource table ver = {ver}, expected 1")
+    if res0 or res1:
+        raise _fmt(f"resource table reserved = {res0:#x}, {res1:#x}, expected 0")
+    if RSC_HDR_SIZE + 4 * num > s.sh_size:
+        raise _fmt(f"resource table num = {num}: offsets exceed sh_size {s.sh_size}")
+    if strict:
+        _check_rsc_offsets(r, base + s.sh_offset, num, s.sh_size)
+
+
+def _check_rsc_offsets(r: SharedReader, table: int, num: int, size: int) -> None:
+    first = RSC_HDR_SIZE + 4 * num
+    for k in range(num):
+        off = r.u32(table + RSC_HDR_SIZE + 4 * k)
+        if off < first or off % 4 or off > size - 4:
+            raise _fmt(
+                f"resource table offset[{k}] = {off:#x}: outside [{first:#x}, "
+                f"{size - 4:#x}] or misaligned"
+            )

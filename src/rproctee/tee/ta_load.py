@@ -1,0 +1,470 @@
+"""LOAD_FW of the remoteproc TA, step by step (spec 2.5-2.7).
+
+``optee`` follows upstream literally: checks, writes and result codes come in
+the same order, so the same code wins. ``strict`` runs the same steps with
+the checklist's extra checks, builds a complete plan (every range, region,
+overlap and the resource table) before the first write, and has the platform
+wipe the processor's memories if anything fails after a write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
+from rproctee.tee.policy import Policy
+from rproctee.tee.pta_stm32mp import (
+    HWCAP_FMT_ELF,
+    HWCAP_PROT_HASH_TABLE,
+    TEE_ALG_ECDSA_P256,
+    TEE_ALG_RSASSA_PKCS1_V1_5_SHA256,
+    PtaCommand,
+)
+from rproctee.tee.results import TeeError, TeeResult
+from rproctee.tee.ta_elf import (
+    PT_LOAD,
+    Phdr,
+    SharedReader,
+    check_ehdr,
+    check_segment_range,
+    find_rsc_table,
+    phdr_table_start,
+    read_phdr,
+)
+from rproctee.tee.ta_tlv import (
+    HDR_SIZE,
+    MAGIC,
+    U32,
+    VERSION,
+    Tlv,
+    add32,
+    get_tlv,
+    header_words,
+    r8_32,
+    walk_tlvs,
+)
+
+if TYPE_CHECKING:
+    from rproctee.tee.ta_remoteproc import LoadReport, RemoteprocTa, RprocContext
+
+VI, VO, MI = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT, ParamType.MEMREF_INPUT
+ENTRY_SIZE = 64
+ALGOS = {1: TEE_ALG_RSASSA_PKCS1_V1_5_SHA256, 2: TEE_ALG_ECDSA_P256}
+
+
+@dataclass(frozen=True)
+class HashEntry:
+    """One 64-byte hash-table record: a program header and its SHA-256."""
+
+    phdr: Phdr
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A PT_LOAD the strict plan will load."""
+
+    image: int
+    index: int
+    phdr: Phdr
+    src: int  # memref offset of the file bytes
+    digest: bytes
+
+
+def _err(code: TeeResult, reason: str) -> TeeError:
+    return TeeError(code, reason)
+
+
+def _bad(reason: str) -> TeeError:
+    return TeeError(TeeResult.TEE_ERROR_BAD_PARAMETERS, reason)
+
+
+class FirmwareLoad:
+    """One LOAD_FW on one context (the TA's locals, made explicit)."""
+
+    def __init__(self, ta: RemoteprocTa, ctx: RprocContext, image: Memref) -> None:
+        from rproctee.tee.ta_remoteproc import LoadReport
+
+        self.ta = ta
+        self.ctx = ctx
+        self.strict = ta.policy is Policy.STRICT
+        self.r = SharedReader(image.view(), image.addr)
+        self.n = image.length & U32
+        self.heap = ta.env.heap
+        self.tokens: list[int] = []
+        self.copy = b""
+        self.hdr = (0, 0, 0, 0, 0)
+        self.table: list[HashEntry] = []
+        self.report: LoadReport = LoadReport(ctx.rproc_id)
+        self.wrote = False
+
+    # -- driver -----------------------------------------------------------
+    def run(self) -> None:
+        """All steps; the report goes to ``ta.last_load`` whatever happens."""
+        self.ta.last_load = self.report
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("capabilities", self.capabilities),
+            ("header", self.save_header),
+            ("signature", self.verify_signature),
+        ]
+        steps += (
+            [("plan", self.plan), ("load", self.execute)]
+            if self.strict
+            else [("load", self.load_elf)]
+        )
+        try:
+            for name, step in steps:
+                self._timed(name, step)
+        except TeeError as exc:
+            self.report.result, self.report.reason = exc.result, exc.reason
+            raise
+        finally:
+            for token in self.tokens:
+                self.heap.free(token)
+            self.report.heap_peak = self.heap.peak
+
+    def _timed(self, name: str, step: Callable[[], None]) -> None:
+        t0 = time.perf_counter()
+        try:
+            step()
+        finally:
+            self.report.phases.append((name, time.perf_counter() - t0))
+
+    def _alloc(self, nbytes: int, what: str) -> None:
+        self.tokens.append(self.heap.alloc(nbytes, what))
+
+    def _free_last(self) -> None:
+        self.heap.free(self.tokens.pop())
+
+    def _id(self) -> Value:
+        return Value(self.ctx.rproc_id, 0, VI)
+
+    # -- step 4: platform capabilities ---------------------------------------
+    def capabilities(self) -> None:
+        """HW_CAPABILITIES; the format must be ELF with hash-table protection."""
+        fmt, prot = Value(kind=VO), Value(kind=VO)
+        params: list[Param] = [self._id(), fmt, prot, None]
+        self.ta.pta(PtaCommand.HW_CAPABILITIES, param_types(VI, VO, VO), params)
+        if fmt.a != HWCAP_FMT_ELF or not prot.a & HWCAP_PROT_HASH_TABLE:
+            raise _err(
+                TeeResult.TEE_ERROR_NOT_IMPLEMENTED,
+                f"platform capabilities format {fmt.a:#x} / protection {prot.a:#x}:"
+                " only ELF with a hash table is implemented",
+            )
+
+    # -- steps 5-6: private copy of header, TLVs and signature -----------------
+    def save_header(self) -> None:
+        """Size checks, private copy, then magic/version/total size."""
+        if self.r.addr % 4:
+            raise _bad(f"image buffer address {self.r.addr:#x} not 4-byte aligned")
+        if self.strict and self.n < HDR_SIZE:
+            raise _bad(f"image is {self.n} bytes, shorter than the 20-byte header")
+        # upstream reads the header before knowing the buffer holds it (W8)
+        _m, _v, tlv_len, sign_len, img_len = header_words(self.r.read(0, HDR_SIZE))
+        if self.strict:
+            self._no_round_wrap(tlv_len=tlv_len, sign_len=sign_len, img_len=img_len)
+        length = add32(HDR_SIZE, r8_32(tlv_len), r8_32(sign_len))
+        if length is None:
+            raise _bad(
+                f"20 + r8(tlv_len {tlv_len:#x}) + r8(sign_len {sign_len:#x})"
+                " overflows 32 bits"
+            )
+        self._check_header_sizes(length, tlv_len, sign_len)
+        self._alloc(length, "copy of header, TLVs and signature")
+        self.copy = self.r.read(0, length)
+        self.hdr = header_words(self.copy[:HDR_SIZE])
+        self._verify_header()
+
+    def _no_round_wrap(self, **fields: int) -> None:
+        for name, value in fields.items():
+            if value > U32 - 7:
+                raise _bad(f"{name} = {value:#x}: rounding up to 8 wraps 32 bits (W1)")
+
+    def _check_header_sizes(self, length: int, tlv_len: int, sign_len: int) -> None:
+        if self.n <= length:
+            raise _bad(
+                f"image size {self.n:#x} <= header+TLVs+signature size {length:#x}"
+            )
+        if not sign_len:
+            raise _bad("sign_len = 0")
+        if not tlv_len:
+            raise _bad("tlv_len = 0")
+
+    def _verify_header(self) -> None:
+        magic, version, tlv_len, sign_len, img_len = self.hdr
+        if magic != MAGIC:
+            raise _bad(f"magic = {magic:#010x}, expected {MAGIC:#010x}")
+        if version != VERSION:
+            raise _bad(f"version = {version}, expected {VERSION}")
+        total = add32(HDR_SIZE, r8_32(sign_len), r8_32(img_len), r8_32(tlv_len))
+        if total != self.n:
+            shown = "overflows 32 bits" if total is None else f"= {total:#x}"
+            raise _bad(
+                f"20 + r8(tlv_len) + r8(sign_len) + r8(img_len {img_len:#x}) "
+                f"{shown}, image size is {self.n:#x}"
+            )
+
+    # -- step 7: signature ---------------------------------------------------------
+    @property
+    def tlvs(self) -> bytes:
+        """The TLV area of the private copy (``r8(tlv_len)`` bytes)."""
+        return self.copy[HDR_SIZE : HDR_SIZE + r8_32(self.hdr[2])]
+
+    def tlv(self, kind: Tlv) -> bytes | None:
+        """First TLV of ``kind`` (None when absent or empty)."""
+        return get_tlv(self.tlvs, self.hdr[2], kind)
+
+    def verify_signature(self) -> None:
+        """SIGNTYPE, digest of header + TLVs, PTA VERIFY_DIGEST."""
+        if self.strict:
+            self._strict_tlv_area()
+        sign_type = self.tlv(Tlv.SIGNTYPE)
+        if sign_type is None or len(sign_type) != 1:
+            shown = "missing or empty" if sign_type is None else f"{len(sign_type)}"
+            raise _bad(f"SIGNTYPE TLV length {shown}, expected 1")
+        if sign_type[0] not in ALGOS:
+            raise _err(
+                TeeResult.TEE_ERROR_NOT_SUPPORTED,
+                f"SIGNTYPE = {sign_type[0]}, expected 1 (RSA) or 2 (ECDSA)",
+            )
+        self._alloc(32, "digest")
+        digest = hashlib.sha256(self.copy[:HDR_SIZE] + self.tlvs).digest()
+        info = self.tlv(Tlv.PKEYINFO) or b""
+        self._alloc(8 + len(info), "key-info block")
+        self._pta_verify(ALGOS[sign_type[0]], info, digest)
+        self._free_last()
+        self._free_last()
+
+    def _pta_verify(self, algo: int, info: bytes, digest: bytes) -> None:
+        block = algo.to_bytes(4, "little") + len(info).to_bytes(4, "little") + info
+        sig_off = HDR_SIZE + r8_32(self.hdr[2])
+        # memref of sign_len bytes over the heap copy; a size the copy cannot
+        # hold (sign_len 0xFFFFFFFF, W1) is refused by the core: TA panic
+        signature = Memref(self.copy, self.hdr[3], sig_off, MI, addr=0x100000)
+        params: list[Param] = [
+            self._id(),
+            Memref(block, kind=MI, addr=0x100000),
+            Memref(digest, kind=MI, addr=0x100000),
+            signature,
+        ]
+        self.ta.pta(PtaCommand.VERIFY_DIGEST, param_types(VI, MI, MI, MI), params)
+
+    def _strict_tlv_area(self) -> None:
+        seen: set[int] = set()
+        for off, kind, _value in walk_tlvs(self.tlvs, self.hdr[2]):
+            known = kind in Tlv.__members__.values()
+            if kind < 0x10000 and not known:
+                raise _bad(f"TLV at {off:#x}: unknown generic type {kind:#x}")
+            if kind >= 0x20000:
+                raise _bad(f"TLV at {off:#x}: type {kind:#x} outside 0x0-0x1ffff")
+            if known and kind in seen:
+                raise _bad(f"TLV at {off:#x}: {Tlv(kind).name} duplicated")
+            seen.add(kind)
+
+    # -- steps 9-12 (optee): load as we go -----------------------------------------
+    @property
+    def img_off(self) -> int:
+        """Memref offset of the first image."""
+        return HDR_SIZE + r8_32(self.hdr[2]) + r8_32(self.hdr[3])
+
+    def load_elf(self) -> None:
+        """Upstream ``remoteproc_load_elf``: check, load, find the table."""
+        check_ehdr(self.r, self.img_off, self.hdr[4])
+        self.get_hash_table()
+        num = self.num_img()
+        self.ctx.rsc_pa = self.ctx.rsc_size = 0
+        offset = 0
+        for i in range(num):
+            self.img_type(num, i)
+            size = self.img_size(num, i)
+            base = self.img_off + _s32(offset)
+            self.load_image(base, size)
+            self.store_rsc(self.rsc_table(base, size))
+            offset = (offset + size) & U32
+
+    def get_hash_table(self) -> None:
+        """HASHTABLE: NO_DATA / BAD_PARAMETERS / heap copy."""
+        raw = self.tlv(Tlv.HASHTABLE)
+        if raw is None:
+            raise _err(TeeResult.TEE_ERROR_NO_DATA, "HASHTABLE TLV missing or empty")
+        if len(raw) % ENTRY_SIZE:
+            raise _bad(f"HASHTABLE length {len(raw)} is not a multiple of 64")
+        self._alloc(len(raw), "hash table copy")
+        self.table = [
+            HashEntry(Phdr.unpack(raw[k : k + 32]), raw[k + 32 : k + 64])
+            for k in range(0, len(raw), ENTRY_SIZE)
+        ]
+
+    def num_img(self) -> int:
+        """NUM_IMG: NO_DATA / BAD_FORMAT / NO_DATA for 0."""
+        raw = self.tlv(Tlv.NUM_IMG)
+        if raw is None:
+            raise _err(TeeResult.TEE_ERROR_NO_DATA, "NUM_IMG TLV missing or empty")
+        if len(raw) != 1:
+            raise _err(
+                TeeResult.TEE_ERROR_BAD_FORMAT,
+                f"NUM_IMG TLV length {len(raw)}, expected 1",
+            )
+        if raw[0] == 0:
+            raise _err(TeeResult.TEE_ERROR_NO_DATA, "NUM_IMG = 0")
+        return raw[0]
+
+    def img_type(self, num: int, i: int) -> None:
+        """IMGTYPE entry ``i`` must be 1 (ELF)."""
+        raw = self.tlv(Tlv.IMGTYPE)
+        if raw is None:
+            raise _err(TeeResult.TEE_ERROR_NO_DATA, "IMGTYPE TLV missing or empty")
+        if len(raw) != num:
+            raise _bad(f"IMGTYPE TLV length {len(raw)}, expected NUM_IMG = {num}")
+        if raw[i] != 1:
+            raise _err(
+                TeeResult.TEE_ERROR_BAD_FORMAT,
+                f"IMGTYPE[{i}] = {raw[i]}, expected 1 (ELF)",
+            )
+
+    def img_size(self, num: int, i: int) -> int:
+        """IMGSIZE entry ``i``."""
+        raw = self.tlv(Tlv.IMGSIZE)
+        if raw is None:
+            raise _err(TeeResult.TEE_ERROR_NO_DATA, "IMGSIZE TLV missing or empty")
+        if len(raw) != 4 * num:
+            raise _bad(f"IMGSIZE TLV length {len(raw)}, expected 4 x {num}")
+        return int.from_bytes(raw[4 * i : 4 * i + 4], "little")
+
+    def load_image(self, base: int, size: int) -> None:
+        """Spec 2.6 for one image: every PT_LOAD, in program-header order."""
+        ehdr, table = phdr_table_start(self.r, base, size)
+        for i in range(ehdr.e_phnum):
+            ph = read_phdr(self.r, base, size, table, i)
+            if ph.p_type != PT_LOAD:
+                continue
+            check_segment_range(i, ph, size)
+            digest = self.segment_hash(base + ph.p_offset, ph)
+            self.load_segment(base + ph.p_offset, ph, digest)
+
+    def segment_hash(self, src: int, ph: Phdr) -> bytes:
+        """First hash entry with this p_paddr, checked (``get_segment_hash``)."""
+        for k, entry in enumerate(self.table):
+            if entry.phdr.p_paddr != ph.p_paddr:
+                continue
+            e = entry.phdr
+            if e.p_type != PT_LOAD:
+                raise _bad(
+                    f"hash entry {k} for p_paddr {ph.p_paddr:#x}: p_type "
+                    f"{e.p_type:#x} is not PT_LOAD"
+                )
+            if e.p_filesz != ph.p_filesz or e.p_memsz != ph.p_memsz:
+                raise _bad(
+                    f"p_paddr {ph.p_paddr:#x}: p_filesz/p_memsz {ph.p_filesz:#x}/"
+                    f"{ph.p_memsz:#x} != signed {e.p_filesz:#x}/{e.p_memsz:#x}"
+                )
+            end = self.img_off + self.hdr[4]
+            if src < self.img_off or src > end or src + e.p_filesz > end:
+                raise _bad(f"segment p_paddr {ph.p_paddr:#x}: source outside images")
+            return entry.digest
+        raise _err(
+            TeeResult.TEE_ERROR_NO_DATA,
+            f"no hash-table entry with p_paddr {ph.p_paddr:#x}",
+        )
+
+    def load_segment(self, src: int, ph: Phdr, digest: bytes) -> None:
+        """PTA LOAD_SEGMENT_SHA256, then SET_MEMORY for the memsz tail."""
+        if ph.p_filesz:
+            data = Memref(self.r.view, ph.p_filesz, src, MI, addr=self.r.addr + src)
+            params: list[Param] = [
+                self._id(),
+                data,
+                Value(ph.p_paddr, 0, VI),
+                Memref(digest, kind=MI, addr=0x100000),
+            ]
+            self.wrote = True
+            self.ta.pta(
+                PtaCommand.LOAD_SEGMENT_SHA256, param_types(VI, MI, VI, MI), params
+            )
+        if ph.p_filesz < ph.p_memsz:
+            fill: list[Param] = [
+                self._id(),
+                Value((ph.p_paddr + ph.p_filesz) & U32, 0, VI),
+                Value(ph.p_memsz - ph.p_filesz, 0, VI),
+                Value(0, 0, VI),
+            ]
+            self.wrote = True
+            self.ta.pta(PtaCommand.SET_MEMORY, param_types(VI, VI, VI, VI), fill)
+
+    def rsc_table(self, base: int, size: int) -> tuple[int, int] | None:
+        """Spec 2.7: locate, check and translate; None when there is none."""
+        try:
+            s = find_rsc_table(self.r, base, size)
+        except TeeError as exc:
+            if exc.result == TeeResult.TEE_ERROR_NO_DATA:
+                return None
+            raise
+        return self.translate_rsc(s.sh_addr, s.sh_size), s.sh_size
+
+    def translate_rsc(self, da: int, size: int) -> int:
+        """DA_TO_PA; any failure is ACCESS_DENIED."""
+        out = Value(kind=VO)
+        params: list[Param] = [self._id(), Value(da, 0, VI), Value(size, 0, VI), out]
+        try:
+            self.ta.pta(
+                PtaCommand.FIRMWARE_DA_TO_PA, param_types(VI, VI, VI, VO), params
+            )
+        except TeeError as exc:
+            raise _err(
+                TeeResult.TEE_ERROR_ACCESS_DENIED,
+                f"resource table da {da:#x} (+{size:#x}): {exc.reason}",
+            ) from exc
+        pa = out.b << 32 | out.a
+        if not pa:
+            raise _err(
+                TeeResult.TEE_ERROR_ACCESS_DENIED,
+                f"resource table da {da:#x} translates to PA 0",
+            )
+        return pa
+
+    def store_rsc(self, found: tuple[int, int] | None) -> None:
+        """Keep the table; a second one (another image) is BAD_FORMAT."""
+        if found is None:
+            return
+        if self.ctx.rsc_pa or self.ctx.rsc_size:
+            raise _err(
+                TeeResult.TEE_ERROR_BAD_FORMAT,
+                "more than one image has a resource table",
+            )
+        self.ctx.rsc_pa, self.ctx.rsc_size = found
+
+    # -- strict: plan everything, then write ------------------------------------------
+    def plan(self) -> None:
+        """Strict: every check of every image before the first write."""
+        from rproctee.tee.ta_strict import StrictPlan
+
+        self.strict_plan = StrictPlan(self)
+        self.strict_plan.build()
+
+    def execute(self) -> None:
+        """Strict: write the planned segments; on failure wipe the memories."""
+        try:
+            for seg in self.strict_plan.segments:
+                self.load_segment(seg.src, seg.phdr, seg.digest)
+        except TeeError:
+            if self.wrote:
+                self.scrub()
+            raise
+        self.ctx.rsc_pa, self.ctx.rsc_size = self.strict_plan.rsc
+
+    def scrub(self) -> None:
+        """PTA RELEASE: zero every region of the processor (recorded as scrub)."""
+        self.ta.pta(PtaCommand.RELEASE, param_types(VI), [self._id()])
+        self.report.scrubbed = True
+
+
+def _s32(x: int) -> int:
+    """``int32_t`` view of a 32-bit value (upstream's image offset type)."""
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+__all__ = ["FirmwareLoad", "HashEntry", "Segment", "_s32"]

@@ -1,0 +1,229 @@
+"""The strict policy's plan: validate every image completely before writing.
+
+Runs the upstream checks in upstream order (so the same code wins where
+upstream rejects too) and adds, each with its own reason:
+
+* HASHTYPE must be SHA-256 when present; IMGSIZE must add up to ``img_len``;
+* every image gets the ELF header checks, plus EI_DATA, e_machine, e_type;
+* program headers are read once into a private list (no double fetch);
+* PT_LOAD headers and PT_LOAD hash entries match 1:1, in order, all eight
+  fields equal; a signed segment left over is a dropped segment;
+* ``p_filesz <= p_memsz``; ``p_paddr + p_memsz`` does not wrap; no overlap;
+* every file range and zero-fill range translates (DA_TO_PA) before a write;
+* the resource table lies in the file-backed part of a loaded segment of its
+  image and ``sh_addr`` is where those bytes are loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rproctee.tee.params import Param, ParamType, Value, param_types
+from rproctee.tee.pta_stm32mp import PtaCommand
+from rproctee.tee.results import TeeError, TeeResult
+from rproctee.tee.ta_elf import (
+    PT_LOAD,
+    Phdr,
+    RscSection,
+    check_ehdr,
+    check_ehdr_strict,
+    check_segment_range,
+    find_rsc_table,
+    phdr_table_start,
+    read_phdr,
+)
+from rproctee.tee.ta_load import Segment, _s32
+from rproctee.tee.ta_tlv import U32, Tlv
+
+if TYPE_CHECKING:
+    from rproctee.tee.ta_load import FirmwareLoad
+
+VI, VO = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT
+
+
+def _fmt(reason: str) -> TeeError:
+    return TeeError(TeeResult.TEE_ERROR_BAD_FORMAT, reason)
+
+
+def _bad(reason: str) -> TeeError:
+    return TeeError(TeeResult.TEE_ERROR_BAD_PARAMETERS, reason)
+
+
+class StrictPlan:
+    """Everything LOAD_FW will write, proven valid before the first write."""
+
+    def __init__(self, load: FirmwareLoad) -> None:
+        self.load = load
+        self.segments: list[Segment] = []
+        self.rsc: tuple[int, int] = (0, 0)
+        self.cursor = 0
+        self.signed_loads: list[int] = []
+
+    def build(self) -> None:
+        """Check all images, segments, regions and the resource table."""
+        ld = self.load
+        check_ehdr_strict(check_ehdr(ld.r, ld.img_off, ld.hdr[4]))
+        ld.get_hash_table()
+        self._hash_type()
+        num = ld.num_img()
+        sizes = self._sizes(num)
+        self.signed_loads = [
+            k for k, e in enumerate(ld.table) if e.phdr.p_type == PT_LOAD
+        ]
+        offset = 0
+        for i, size in enumerate(sizes):
+            base = ld.img_off + _s32(offset)
+            self._image(i, base, size)
+            offset = (offset + size) & U32
+        self._left_over()
+        self._overlaps()
+        self._regions()
+
+    def _hash_type(self) -> None:
+        raw = self.load.tlv(Tlv.HASHTYPE)
+        if raw is not None and len(raw) != 1:
+            raise _bad(f"HASHTYPE TLV length {len(raw)}, expected 1")
+        if raw is not None and raw[0] != 1:
+            raise TeeError(
+                TeeResult.TEE_ERROR_NOT_SUPPORTED,
+                f"HASHTYPE = {raw[0]}, only 1 (SHA-256) is supported",
+            )
+
+    def _sizes(self, num: int) -> list[int]:
+        ld = self.load
+        sizes = []
+        for i in range(num):
+            ld.img_type(num, i)
+            sizes.append(ld.img_size(num, i))
+        if sum(sizes) != ld.hdr[4]:
+            raise _bad(
+                f"IMGSIZE values add up to {sum(sizes):#x}, img_len is {ld.hdr[4]:#x}"
+            )
+        return sizes
+
+    def _image(self, i: int, base: int, size: int) -> None:
+        ld = self.load
+        if i:
+            check_ehdr_strict(check_ehdr(ld.r, base, size))
+        ehdr, table = phdr_table_start(ld.r, base, size)
+        phdrs = [read_phdr(ld.r, base, size, table, j) for j in range(ehdr.e_phnum)]
+        mine: list[Segment] = []
+        for j, ph in enumerate(phdrs):
+            if ph.p_type == PT_LOAD:
+                mine.append(self._segment(i, j, base, size, ph))
+        self.segments += mine
+        self._rsc(i, base, size, mine)
+
+    def _segment(self, i: int, j: int, base: int, size: int, ph: Phdr) -> Segment:
+        check_segment_range(j, ph, size)
+        digest = self.load.segment_hash(base + ph.p_offset, ph)
+        self._ordered(i, j, ph)
+        if ph.p_filesz > ph.p_memsz:
+            raise _fmt(
+                f"image {i} program header {j}: p_filesz {ph.p_filesz:#x} > "
+                f"p_memsz {ph.p_memsz:#x}"
+            )
+        if ph.p_paddr + ph.p_memsz > U32 + 1:
+            raise _fmt(
+                f"image {i} program header {j}: p_paddr {ph.p_paddr:#x} + "
+                f"p_memsz {ph.p_memsz:#x} wraps 32 bits"
+            )
+        return Segment(i, j, ph, base + ph.p_offset, digest)
+
+    def _ordered(self, i: int, j: int, ph: Phdr) -> None:
+        table = self.load.table
+        if self.cursor >= len(self.signed_loads):
+            raise _bad(
+                f"image {i} program header {j} (p_paddr {ph.p_paddr:#x}): "
+                "more PT_LOAD headers than signed PT_LOAD entries"
+            )
+        k = self.signed_loads[self.cursor]
+        if table[k].phdr != ph:
+            raise _bad(
+                f"image {i} program header {j} (p_paddr {ph.p_paddr:#x}) "
+                f"differs from signed PT_LOAD entry {k} (p_paddr "
+                f"{table[k].phdr.p_paddr:#x}): order or fields changed"
+            )
+        self.cursor += 1
+
+    def _left_over(self) -> None:
+        if self.cursor < len(self.signed_loads):
+            k = self.signed_loads[self.cursor]
+            paddr = self.load.table[k].phdr.p_paddr
+            raise _bad(
+                f"signed PT_LOAD entry {k} (p_paddr {paddr:#x}) has no "
+                "program header: a signed segment was dropped"
+            )
+
+    def _overlaps(self) -> None:
+        spans = sorted(
+            (s.phdr.p_paddr, s.phdr.p_paddr + s.phdr.p_memsz, s)
+            for s in self.segments
+            if s.phdr.p_memsz
+        )
+        for (_a0, a1, a), (b0, _b1, b) in zip(spans, spans[1:], strict=False):
+            if b0 < a1:
+                raise _fmt(
+                    f"segments image {a.image} phdr {a.index} and image {b.image} "
+                    f"phdr {b.index} overlap at da {b0:#x}"
+                )
+
+    def _regions(self) -> None:
+        for s in self.segments:
+            ph = s.phdr
+            if ph.p_filesz:
+                self._translate(ph.p_paddr, ph.p_filesz, "segment")
+            if ph.p_memsz > ph.p_filesz:
+                self._translate(
+                    ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz, "zero-fill"
+                )
+        if self.rsc[1]:
+            pa = self.load.translate_rsc(self.rsc[0], self.rsc[1])
+            self.rsc = (pa, self.rsc[1])
+
+    def _translate(self, da: int, size: int, what: str) -> None:
+        out = Value(kind=VO)
+        params: list[Param] = [
+            self.load._id(),
+            Value(da, 0, VI),
+            Value(size, 0, VI),
+            out,
+        ]
+        try:
+            self.load.ta.pta(
+                PtaCommand.FIRMWARE_DA_TO_PA, param_types(VI, VI, VI, VO), params
+            )
+        except TeeError as exc:
+            raise TeeError(
+                TeeResult.TEE_ERROR_ACCESS_DENIED,
+                f"{what} da {da:#x} (+{size:#x}): {exc.reason}",
+            ) from exc
+
+    def _rsc(self, i: int, base: int, size: int, mine: list[Segment]) -> None:
+        try:
+            s = find_rsc_table(self.load.r, base, size, strict=True)
+        except TeeError as exc:
+            if exc.result == TeeResult.TEE_ERROR_NO_DATA:
+                return
+            raise
+        self._rsc_loaded(i, s, mine)
+        if self.rsc[1]:
+            raise _fmt("more than one image has a resource table")
+        self.rsc = (s.sh_addr, s.sh_size)
+
+    @staticmethod
+    def _rsc_loaded(i: int, s: RscSection, mine: list[Segment]) -> None:
+        for seg in mine:
+            ph = seg.phdr
+            start = s.sh_offset - ph.p_offset
+            if 0 <= start and s.sh_offset + s.sh_size <= ph.p_offset + ph.p_filesz:
+                if s.sh_addr == ph.p_paddr + start:
+                    return
+                raise _fmt(
+                    f"image {i} .resource_table sh_addr {s.sh_addr:#x} is not "
+                    f"where its bytes load (da {ph.p_paddr + start:#x})"
+                )
+        raise _fmt(
+            f"image {i} .resource_table [sh_offset {s.sh_offset:#x}, "
+            f"+{s.sh_size:#x}) is not inside the file bytes of a PT_LOAD"
+        )

@@ -1,0 +1,91 @@
+"""Assemble a secure world: TEE core + remoteproc TA + stm32mp PTA + memories."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from rproctee.platform.board import PlatformSpec
+from rproctee.platform.memory import DeviceMemory
+from rproctee.tee.core import TaEnv, TeeCore, TrustedApplication
+from rproctee.tee.policy import Policy
+from rproctee.tee.pta_stm32mp import (
+    PTA_RPROC_UUID,
+    PublicKey,
+    Stm32mpRemoteprocPta,
+    load_public_key,
+)
+from rproctee.tee.ta_remoteproc import (
+    DEFAULT_HEAP_SIZE,
+    TA_FLAGS,
+    TA_UUID,
+    RemoteprocTa,
+)
+
+
+@dataclass
+class SecureWorld:
+    """One platform instance: its core, PTA and device memories."""
+
+    core: TeeCore
+    pta: Stm32mpRemoteprocPta
+    memory: DeviceMemory
+    policy: Policy
+    platform: PlatformSpec
+
+    def ta(self) -> RemoteprocTa | None:
+        """The live remoteproc TA instance (None before the first session)."""
+        inst = self.core.instance(TA_UUID)
+        return inst if isinstance(inst, RemoteprocTa) else None
+
+
+def build_secure_world(
+    platform: PlatformSpec,
+    *,
+    policy: Policy | str = Policy.STRICT,
+    key_pem: bytes | None = None,
+    accept_ecdsa: bool | None = None,
+    heap_size: int = DEFAULT_HEAP_SIZE,
+    backing_dir: str | os.PathLike[str] | None = None,
+) -> SecureWorld:
+    """Build the secure world of one platform instance.
+
+    Parameters
+    ----------
+    platform : PlatformSpec
+        Regions, processor ids, default key, ECDSA acceptance.
+    policy : Policy or str
+        ``"strict"`` (default) or ``"optee"``.
+    key_pem : bytes, optional
+        Public key of the PTA; default: the platform's built-in key.
+    accept_ecdsa : bool, optional
+        Override the platform's ECDSA acceptance.
+    heap_size : int
+        TA heap (``CFG_REMOTEPROC_TA_HEAP_SIZE``).
+    backing_dir : path, optional
+        Back the memories with ``np.memmap`` files there.
+
+    Returns
+    -------
+    SecureWorld
+    """
+    pol = Policy.parse(policy)
+    memory = DeviceMemory(platform.regions, backing_dir=backing_dir)
+    pem = key_pem if key_pem is not None else platform.default_key_pem
+    key: PublicKey | None = load_public_key(pem) if pem else None
+    ecdsa = platform.accept_ecdsa if accept_ecdsa is None else accept_ecdsa
+    pta = Stm32mpRemoteprocPta(
+        memory,
+        processor_ids=platform.processor_ids,
+        public_key=key,
+        accept_ecdsa=ecdsa,
+        policy=pol,
+    )
+    core = TeeCore()
+    core.register_pta(PTA_RPROC_UUID, pta)
+
+    def factory(env: TaEnv) -> TrustedApplication:
+        return RemoteprocTa(env, pol)
+
+    core.register_ta(TA_UUID, factory, TA_FLAGS, heap_size)
+    return SecureWorld(core, pta, memory, pol, platform)
