@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from conftest import run
 
+from conftest import run
 from rproctee.elf import PHDR_DTYPE  # noqa: F401  (import cost not timed)
 
 
