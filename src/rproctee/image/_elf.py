@@ -34,6 +34,11 @@ class Phdr:
     p_flags: int
     p_align: int
 
+    def words(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """The eight fields in ELF32 order (as in a hash-table record)."""
+        return (self.p_type, self.p_offset, self.p_vaddr, self.p_paddr,
+                self.p_filesz, self.p_memsz, self.p_flags, self.p_align)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Shdr:

@@ -76,9 +76,8 @@ def hash_entries(elf: Buffer) -> tuple[HashEntry, ...]:
     for i, ph in enumerate(info.phdrs):
         check_range(f"phdr[{i}].p_offset", ph.p_offset, ph.p_filesz, len(view))
         data = view[ph.p_offset : ph.p_offset + ph.p_filesz]
-        words = (ph.p_type, ph.p_offset, ph.p_vaddr, ph.p_paddr,
-                 ph.p_filesz, ph.p_memsz, ph.p_flags, ph.p_align)  # fmt: skip
-        entries.append(HashEntry(*words, digest=hashlib.sha256(data).digest()))
+        digest = hashlib.sha256(data).digest()
+        entries.append(HashEntry(*ph.words(), digest=digest))
     return tuple(entries)
 
 

@@ -112,9 +112,7 @@ def _elf_phdrs(img: EmbeddedImage) -> tuple[Check, tuple[Phdr, ...]]:
 
 
 def _entry_check(name: str, entry: HashEntry, ph: Phdr, img: EmbeddedImage) -> Check:
-    words = (ph.p_type, ph.p_offset, ph.p_vaddr, ph.p_paddr,
-             ph.p_filesz, ph.p_memsz, ph.p_flags, ph.p_align)  # fmt: skip
-    if entry.phdr_words() != words:
+    if entry.phdr_words() != ph.words():
         detail = "program header differs from the signed hash-table entry"
         return Check(name, CheckKind.HASH, False, detail)
     size = len(img.data)
