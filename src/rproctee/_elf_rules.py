@@ -46,9 +46,10 @@ def check_table(
         raise ValueError(f"{field} = {entsize}: must be {want} for this ELF class")
     size = num * entsize
     if not (size <= buf_len and off <= buf_len - size):
+        offset_field = "e_phoff" if what == "program" else "e_shoff"
         raise ValueError(
-            f"{what} header table [{off:#x}, +{size:#x}) exceeds buffer of "
-            f"{buf_len:#x} bytes"
+            f"{offset_field} = {off:#x}: {what} header table of {size:#x} bytes "
+            f"exceeds buffer of {buf_len:#x} bytes"
         )
 
 
