@@ -156,15 +156,49 @@ def parse_dtb(blob: bytes, source: str = "<dtb>") -> DeviceTree:
     DeviceTreeError
         Bad magic, truncated or structurally invalid blob.
     """
-    if len(blob) < 4 or int.from_bytes(blob[:4], "big") != FDT_MAGIC:
+    if not is_dtb(blob):
         raise DeviceTreeError(f"{source}: not a DTB (magic is not 0xd00dfeed)")
+    _check_dtb_header(blob, source)
+    data = bytearray(blob[: _u32(blob, 4)])
+    # libfdt's accessors trust the structure; fdt_check_full checks it all.
+    err = libfdt.fdt_check_full(data, len(data))
+    if err:
+        raise DeviceTreeError(f"{source}: invalid DTB: {libfdt.fdt_strerror(err)}")
     try:
-        fdt = libfdt.Fdt(bytes(blob))
+        fdt = libfdt.Fdt(bytes(data))
         root = DtNode(name="", path="/")
         _copy_fdt_node(fdt, 0, root)
-    except libfdt.FdtException as exc:
+    except (libfdt.FdtException, SystemError, UnicodeDecodeError) as exc:
         raise DeviceTreeError(f"{source}: invalid DTB: {exc}") from exc
     return DeviceTree(root=root, source=source)
+
+
+def _u32(blob: bytes, offset: int) -> int:
+    return int.from_bytes(blob[offset : offset + 4], "big")
+
+
+def _check_dtb_header(blob: bytes, source: str) -> None:
+    """Bounds libfdt relies on but does not check against the Python buffer."""
+    if len(blob) < 40:
+        raise DeviceTreeError(f"{source}: invalid DTB: {len(blob)}-byte header")
+    total = _u32(blob, 4)
+    blocks = {
+        "structure block": (_u32(blob, 8), _u32(blob, 36)),
+        "strings block": (_u32(blob, 12), _u32(blob, 32)),
+    }
+    if total > len(blob):
+        raise DeviceTreeError(
+            f"{source}: invalid DTB: totalsize {total:#x} exceeds the "
+            f"{len(blob):#x}-byte file (truncated?)"
+        )
+    if _u32(blob, 20) < 17:
+        raise DeviceTreeError(f"{source}: invalid DTB: version {_u32(blob, 20)} < 17")
+    for name, (off, size) in blocks.items():
+        if off > total or size > total - off:
+            raise DeviceTreeError(
+                f"{source}: invalid DTB: {name} [{off:#x}, +{size:#x}) exceeds "
+                f"totalsize {total:#x}"
+            )
 
 
 def _copy_fdt_node(fdt: Any, offset: int, node: DtNode) -> None:
@@ -832,7 +866,8 @@ def to_dtb(tree: DeviceTree) -> bytes:
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     _write_node(sw, tree.root)
-    return bytes(sw.as_fdt().as_bytearray())
+    blob = bytes(sw.as_fdt().as_bytearray())
+    return blob[: _u32(blob, 4)]
 
 
 def _write_node(sw: Any, node: DtNode) -> None:
