@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from rproctee.cli import exitcodes
+from rproctee.cli.files import map_file
 from rproctee.cli.output import emit_json
 from rproctee.errors import FormatError
 from rproctee.image import (
@@ -266,7 +267,7 @@ def _verify_exit(report: VerifyReport) -> int:
 def verify_cmd(ctx: click.Context, image: Path, key: Path, as_json: bool) -> None:
     """Check the signature and every segment hash; exit 0 only if all pass."""
     public = _public_key(_read(key), None)
-    report = verify_image(_read(image), public)
+    report = verify_image(map_file(image), public)
     if as_json:
         emit_json(_report_json(image, report))
     else:
@@ -288,7 +289,7 @@ def verify_cmd(ctx: click.Context, image: Path, key: Path, as_json: bool) -> Non
 def info_cmd(image: Path, key: Path | None, as_json: bool) -> None:
     """Show header, TLVs, hash table, signature and embedded ELF files."""
     public = _public_key(_read(key), None) if key is not None else None
-    model = describe_image(_read(image), public)
+    model = describe_image(map_file(image), public)
     if as_json:
         emit_json(model)
     else:
