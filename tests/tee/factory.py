@@ -95,8 +95,21 @@ def make_elf(
     if rsc_at is not None:
         i = rsc_in or 0
         rsc_shdr = shoff + 40
-        shdrs.append(struct.pack("<10I", 1, 1, 3, segs[i].paddr + rsc_at,
-                                 offs[i] + rsc_at, len(RSC_TABLE), 0, 0, 4, 0))
+        shdrs.append(
+            struct.pack(
+                "<10I",
+                1,
+                1,
+                3,
+                segs[i].paddr + rsc_at,
+                offs[i] + rsc_at,
+                len(RSC_TABLE),
+                0,
+                0,
+                4,
+                0,
+            )
+        )
     shdrs.append(struct.pack("<10I", 17, 3, 0, 0, str_off, len(names), 0, 0, 1, 0))
     out += b"".join(shdrs)
     ehdr = b"\x7fELF" + bytes([1, ei_data, 1, 0]) + bytes(8) + struct.pack(
@@ -123,8 +136,8 @@ def default_elf(**kw: object) -> Elf:
 
 def phdrs(elf: bytes) -> list[bytes]:
     """Raw program headers of an ELF."""
-    phoff, = struct.unpack_from("<I", elf, 28)
-    phnum, = struct.unpack_from("<H", elf, 44)
+    (phoff,) = struct.unpack_from("<I", elf, 28)
+    (phnum,) = struct.unpack_from("<H", elf, 44)
     return [bytes(elf[phoff + 32 * i : phoff + 32 * i + 32]) for i in range(phnum)]
 
 
@@ -133,8 +146,10 @@ def hash_table(elves: list[bytes]) -> bytes:
     out = b""
     for elf in elves:
         for ph in phdrs(elf):
-            off, filesz = struct.unpack_from("<I", ph, 4)[0], struct.unpack_from(
-                "<I", ph, 16)[0]
+            off, filesz = (
+                struct.unpack_from("<I", ph, 4)[0],
+                struct.unpack_from("<I", ph, 16)[0],
+            )
             out += ph + hashlib.sha256(bytes(elf[off : off + filesz])).digest()
     return out
 

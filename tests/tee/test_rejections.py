@@ -80,7 +80,8 @@ CASES: dict[str, tuple[bytes | bytearray, R, R]] = {
                          R.TEE_ERROR_NOT_SUPPORTED, R.TEE_ERROR_NOT_SUPPORTED),
     "signature-flipped": (put(GOOD, 300, "<B", GOOD[300] ^ 1),
                           R.TEE_ERROR_SIGNATURE_INVALID, R.TEE_ERROR_SIGNATURE_INVALID),
-    "tlv-byte-after-signing": (put(GOOD, 150, "<B", GOOD[150] ^ 1), R.TEE_ERROR_SIGNATURE_INVALID,
+    "tlv-byte-after-signing": (put(GOOD, 150, "<B", GOOD[150] ^ 1),
+                               R.TEE_ERROR_SIGNATURE_INVALID,
                                R.TEE_ERROR_SIGNATURE_INVALID),
     "elf-magic": (unsigned_elf_edit(0, "<B", 0), R.TEE_ERROR_BAD_FORMAT,
                   R.TEE_ERROR_BAD_FORMAT),
@@ -188,7 +189,7 @@ def test_rejection(name: str, policy: str) -> None:
                 assert not w.memory.array(region).any()
         # a following valid load succeeds
         assert load(s, GOOD).ok
-    for op, da, _pa, size in writes(w):
+    for _op, da, _pa, size in writes(w):
         w.memory.locate_da(da, size)  # never outside a region
 
 

@@ -9,12 +9,10 @@ import pytest
 
 from rproctee.tee import TeeResult
 
-from .factory import DK2, VECTORS, load, rsc, session, world, writes
+from .factory import DK2, VECTORS, load, rsc, session, writes
 
 ROWS = list(
-    csv.DictReader(
-        (VECTORS / "expected.tsv").read_text().splitlines(), delimiter="\t"
-    )
+    csv.DictReader((VECTORS / "expected.tsv").read_text().splitlines(), delimiter="\t")
 )
 CODE = re.compile(r"\((0x[0-9a-f]+)\)")
 
@@ -55,7 +53,9 @@ def test_expected_row(row: dict[str, str], policy: str, ecdsa: bool) -> None:
         assert got.result == TeeResult.TEE_ERROR_BAD_STATE  # type: ignore[attr-defined]
         assert writes(w) == []
         return
-    want_pa, want_size = (int(x, 16) for x in row["rsc_pa/rsc_size(GET_RSC_TABLE)"].split("/"))
+    want_pa, want_size = (
+        int(x, 16) for x in row["rsc_pa/rsc_size(GET_RSC_TABLE)"].split("/")
+    )
     assert (pa, size) == (want_pa, want_size)
     assert writes(w) == _expected_writes(row["memory_effects(stm32mp15-dk2 map)"])
 

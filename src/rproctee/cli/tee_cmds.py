@@ -1,7 +1,349 @@
-"""Placeholder until its owner lands the real commands."""
+"""``rproctee load`` and ``rproctee invoke``: drive the remoteproc TA."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import click
 
+from rproctee.cli import exitcodes
+from rproctee.cli.output import emit_json
+from rproctee.errors import RprocError
+from rproctee.platform.board import PlatformSpec, load_platform
+from rproctee.tee import (
+    TA_UUID,
+    Answer,
+    TaCommand,
+    TeeClientError,
+    TeeContext,
+    TeeSession,
+    build_secure_world,
+)
+from rproctee.tee.params import (
+    Memref,
+    Param,
+    memref_in,
+    memref_out,
+    value_in,
+    value_out,
+)
+from rproctee.tee.world import SecureWorld
+
+_PLATFORM_HELP = "Preset name, device tree (.dtb/.dts) or TOML profile (.toml)."
+COREDUMP_BUFFER = 4 << 20
+
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to ``group`` (none yet)."""
+    """Add ``load`` and ``invoke`` to ``group``."""
+    group.add_command(load_cmd)
+    group.add_command(invoke_cmd)
+
+
+def _platform(ref: str) -> PlatformSpec:
+    try:
+        return load_platform(ref)
+    except RprocError as exc:
+        raise click.UsageError(f"--platform: {exc}") from exc
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
+        raise SystemExit(exitcodes.IO_ERROR) from exc
+
+
+def _world(
+    platform: str, key: Path | None, policy: str, ecdsa: bool, heap: int
+) -> SecureWorld:
+    spec = _platform(platform)
+    pem = _read(key, "key") if key else None
+    try:
+        return build_secure_world(
+            spec, policy=policy, key_pem=pem, accept_ecdsa=ecdsa or None,
+            heap_size=heap,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _open(world: SecureWorld, rproc_id: int) -> TeeSession | Answer:
+    try:
+        return TeeContext(world.core).open_session(TA_UUID, [value_in(rproc_id)])
+    except TeeClientError as exc:
+        return exc.answer
+
+
+def _answer_dict(answer: Answer) -> dict[str, Any]:
+    return {
+        "result": answer.result.name,
+        "code": int(answer.result),
+        "reason": answer.reason,
+        "origin": answer.origin.name,
+    }
+
+
+def _common(f: Any) -> Any:
+    opts = [
+        click.option("--platform", "-p", required=True, help=_PLATFORM_HELP),
+        click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
+                     help="PEM public key of the platform (default: its own)."),
+        click.option("--policy", type=click.Choice(["optee", "strict"]),
+                     default="strict", show_default=True),
+        click.option("--accept-ecdsa", is_flag=True,
+                     help="Let the platform verify ECDSA P-256 (upstream: no)."),
+        click.option("--heap-size", type=int, default=4096, show_default=True,
+                     help="TA heap (CFG_REMOTEPROC_TA_HEAP_SIZE)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    ]  # fmt: skip
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+# -- load -----------------------------------------------------------------------
+@click.command("load")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@_common
+@click.option("--id", "rproc_id", type=int, default=0, show_default=True,
+              help="Processor id.")  # fmt: skip
+def load_cmd(
+    image: Path, platform: str, key: Path | None, policy: str, accept_ecdsa: bool,
+    heap_size: int, as_json: bool, rproc_id: int,
+) -> None:  # fmt: skip
+    """Open a TEE session, LOAD_FW IMAGE and, on success, GET_RSC_TABLE."""
+    data = _read(image, "image")
+    world = _world(platform, key, policy, accept_ecdsa, heap_size)
+    report = run_load(world, data, rproc_id)
+    if as_json:
+        emit_json(report)
+    else:
+        _print_load(report)
+    raise SystemExit(exitcodes.OK if report["code"] == 0 else exitcodes.TEE_ERROR)
+
+
+def run_load(world: SecureWorld, image: bytes, rproc_id: int = 0) -> dict[str, Any]:
+    """Session + LOAD_FW (+ GET_RSC_TABLE) on ``world``; a JSON-ready report.
+
+    Parameters
+    ----------
+    world : SecureWorld
+        The platform instance.
+    image : bytes
+        The signed image.
+    rproc_id : int
+        Processor id.
+
+    Returns
+    -------
+    dict
+        ``result``, ``code``, ``reason``, ``rsc_table``, ``writes``,
+        ``timings`` (per phase) and ``segments`` (per device write).
+    """
+    t0 = time.perf_counter()
+    session = _open(world, rproc_id)
+    phases: list[dict[str, Any]] = [_phase("open_session", t0)]
+    if isinstance(session, Answer):
+        return _load_report(world, session, None, phases)
+    t1 = time.perf_counter()
+    answer = session.invoke_command(
+        TaCommand.LOAD_FW, [value_in(rproc_id), memref_in(image)]
+    )
+    phases.append(_phase("LOAD_FW", t1))
+    ta = world.ta()
+    if ta is not None and ta.last_load is not None:
+        phases += [{"phase": f"LOAD_FW.{n}", "seconds": s}
+                   for n, s in ta.last_load.phases]  # fmt: skip
+    table = None
+    if answer.ok:
+        t2 = time.perf_counter()
+        table = _rsc_table(session, rproc_id)
+        phases.append(_phase("GET_RSC_TABLE", t2))
+    session.close()
+    return _load_report(world, answer, table, phases)
+
+
+def _phase(name: str, t0: float) -> dict[str, Any]:
+    return {"phase": name, "seconds": time.perf_counter() - t0}
+
+
+def _rsc_table(session: TeeSession, rproc_id: int) -> dict[str, int] | None:
+    addr, size = value_out(), value_out()
+    ans = session.invoke_command(
+        TaCommand.GET_RSC_TABLE, [value_in(rproc_id), addr, size]
+    )
+    if not ans.ok:
+        return None
+    return {"pa": addr.b << 32 | addr.a, "size": size.b << 32 | size.a}
+
+
+def _load_report(
+    world: SecureWorld,
+    answer: Answer,
+    table: dict[str, int] | None,
+    phases: list[dict[str, Any]],
+) -> dict[str, Any]:
+    segments = [
+        {"op": t.op, "da": t.da, "len": t.len, "seconds": t.seconds,
+         "gb_per_s": (t.len / t.seconds / 1e9) if t.seconds > 0 else None}
+        for t in world.pta.timings
+    ]  # fmt: skip
+    ta = world.ta()
+    return {
+        **_answer_dict(answer),
+        "policy": world.policy.value,
+        "platform": world.platform.name,
+        "rsc_table": table,
+        "writes": [
+            {"op": w.op, "da": w.da, "pa": w.pa, "len": w.len}
+            for w in world.memory.writes
+        ],
+        "timings": phases,
+        "segments": segments,
+        "heap_peak": ta.last_load.heap_peak if ta and ta.last_load else None,
+    }
+
+
+def _print_load(report: dict[str, Any]) -> None:
+    click.echo(f"LOAD_FW: {report['result']} ({report['code']:#010x})")
+    if report["reason"]:
+        click.echo(f"  reason: {report['reason']}")
+    table = report["rsc_table"]
+    if table is not None:
+        click.echo(f"  resource table: pa {table['pa']:#x} size {table['size']:#x}")
+    for w in report["writes"]:
+        click.echo(
+            f"  {w['op']:<5} da {w['da']:#010x} pa {w['pa']:#010x} len {w['len']:#x}"
+        )
+    for p in report["timings"]:
+        click.echo(f"  {p['phase']:<24} {p['seconds'] * 1e3:9.3f} ms")
+
+
+# -- invoke ---------------------------------------------------------------------
+@dataclass
+class Step:
+    """One ``CMD:ID[:FILE][@PTYPES]`` step."""
+
+    text: str
+    cmd: int
+    rproc_id: int
+    file: Path | None
+    ptypes: int | None
+
+
+def parse_step(text: str) -> Step:
+    """Parse ``CMD:ID[:FILE][@PTYPES]``.
+
+    Raises
+    ------
+    click.BadParameter
+        Unknown command name, bad number or missing id.
+    """
+    body, _, ptypes = text.partition("@") if "@" in text else (text, "", "")
+    parts = body.split(":", 2)
+    if len(parts) < 2:
+        raise click.BadParameter(f"{text!r}: expected CMD:ID[:FILE][@PTYPES]")
+    try:
+        cmd = (
+            TaCommand[parts[0].upper()].value
+            if parts[0].upper() in TaCommand.__members__
+            else int(parts[0], 0)
+        )
+        rproc_id = int(parts[1], 0)
+        word = int(ptypes, 16) if ptypes else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}") from exc
+    file = Path(parts[2]) if len(parts) == 3 and parts[2] else None
+    return Step(text, cmd, rproc_id, file, word)
+
+
+def _step_params(step: Step) -> list[Param]:
+    rid = value_in(step.rproc_id)
+    if step.cmd == TaCommand.LOAD_FW:
+        data = _read(step.file, "image") if step.file else b""
+        return [rid, memref_in(data)]
+    if step.cmd == TaCommand.GET_RSC_TABLE:
+        return [rid, value_out(), value_out()]
+    if step.cmd == TaCommand.GET_COREDUMP:
+        return [rid, memref_out(bytearray(COREDUMP_BUFFER))]
+    return [rid]
+
+
+def _outputs(step: Step, params: list[Param]) -> dict[str, Any]:
+    if step.cmd == TaCommand.GET_RSC_TABLE:
+        a, b = params[1], params[2]
+        assert a is not None and not isinstance(a, Memref)
+        assert b is not None and not isinstance(b, Memref)
+        return {"rsc_pa": a.b << 32 | a.a, "rsc_size": b.b << 32 | b.a}
+    if step.cmd == TaCommand.GET_COREDUMP:
+        out = params[1]
+        assert isinstance(out, Memref)
+        size = out.length
+        data = bytes(out.view()[: min(size, COREDUMP_BUFFER)])
+        return {
+            "coredump_size": size,
+            "coredump_sha256": hashlib.sha256(data).hexdigest(),
+        }
+    return {}
+
+
+def run_step(session: TeeSession, step: Step) -> dict[str, Any]:
+    """Send one step on ``session``; a JSON-ready record."""
+    params = _step_params(step)
+    answer = session.invoke_command(step.cmd, params, ptypes=step.ptypes)
+    name = TaCommand(step.cmd).name if step.cmd in set(TaCommand) else hex(step.cmd)
+    record = {"step": step.text, "cmd": name, "id": step.rproc_id}
+    record |= _answer_dict(answer)
+    if answer.ok:
+        record |= _outputs(step, params)
+    return record
+
+
+@click.command("invoke")
+@click.argument("steps", nargs=-1, required=True)
+@_common
+@click.option("--session-id", type=int, default=0, show_default=True,
+              help="Processor id given to open-session.")  # fmt: skip
+def invoke_cmd(
+    steps: tuple[str, ...], platform: str, key: Path | None, policy: str,
+    accept_ecdsa: bool, heap_size: int, as_json: bool, session_id: int,
+) -> None:  # fmt: skip
+    """Run STEPs (CMD:ID[:FILE][@PTYPES]) in order on one TEE session."""
+    parsed = [parse_step(s) for s in steps]
+    world = _world(platform, key, policy, accept_ecdsa, heap_size)
+    session = _open(world, session_id)
+    if isinstance(session, Answer):
+        doc: dict[str, Any] = {"open_session": _answer_dict(session), "steps": []}
+        _emit_invoke(doc, as_json)
+        raise SystemExit(exitcodes.TEE_ERROR)
+    records = [run_step(session, step) for step in parsed]
+    session.close()
+    doc = {"open_session": _answer_dict(Answer(session_ok())), "steps": records}
+    _emit_invoke(doc, as_json)
+    raise SystemExit(exitcodes.OK)
+
+
+def session_ok() -> Any:
+    """TEE_SUCCESS (for the open-session record)."""
+    from rproctee.tee import TeeResult
+
+    return TeeResult.TEE_SUCCESS
+
+
+def _emit_invoke(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"open session: {doc['open_session']['result']}")
+    for r in doc["steps"]:
+        extra = {k: v for k, v in r.items() if k.startswith(("rsc_", "coredump_"))}
+        shown = " ".join(f"{k}={v:#x}" if isinstance(v, int) else f"{k}={v}"
+                         for k, v in extra.items())  # fmt: skip
+        click.echo(f"{r['step']:<30} {r['result']:<28} {shown}")
+        if r["reason"]:
+            click.echo(f"    {r['reason']}")
