@@ -63,3 +63,16 @@ def write_dts(tmp: Path, body: str, name: str = "t.dts") -> Path:
     path = tmp / name
     path.write_text("/dts-v1/;\n/ {\n" + body + "\n};\n", encoding="utf-8")
     return path
+
+
+def _have_dts_parser() -> bool:
+    import importlib.util
+    import shutil
+
+    return importlib.util.find_spec("devicetree") is not None or bool(
+        shutil.which("dtc")
+    )
+
+
+#: DTS sources need Zephyr's dtlib (PyPI ``devicetree``) or ``dtc``.
+HAVE_DTS = _have_dts_parser()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from platform_helpers import DATA, DK2_DTB, DK2_DTS, SHARED
+from platform_helpers import DATA, DK2_DTB, DK2_DTS, HAVE_DTS, SHARED
 
 from rproctee.platform.board import PlatformError, load_platform
 from rproctee.platform.devicetree import DeviceTreeError
@@ -13,6 +13,7 @@ from rproctee.platform.memory import RegionSpec
 from rproctee.platform.presets import get_preset, preset_names
 
 needs_shared = pytest.mark.skipif(not DK2_DTB.is_file(), reason="no ../shared")
+needs_dts = pytest.mark.skipif(not HAVE_DTS, reason="no DTS parser (devicetree/dtc)")
 
 
 def test_dk2_preset_region_table() -> None:
@@ -45,6 +46,7 @@ def test_dhcom_preset_omits_ipc_shmem() -> None:
 
 @needs_shared
 @pytest.mark.parametrize("path", [DK2_DTB, DK2_DTS], ids=["dtb", "dts"])
+@needs_dts
 def test_dk2_tree_differs_from_preset_only_by_ipc_shmem(path: Path) -> None:
     spec = load_platform(str(path))
     preset = load_platform("stm32mp15-dk2")
@@ -53,6 +55,7 @@ def test_dk2_tree_differs_from_preset_only_by_ipc_shmem(path: Path) -> None:
     assert spec.name == "stm32mp157c-dk2"
 
 
+@needs_dts
 def test_dts_with_node_choice() -> None:
     spec = load_platform(str(DATA / "k3-multi.dts"), node="main_r5fss0_core1")
     assert spec.node.endswith("r5f@78200000")
@@ -68,6 +71,7 @@ def test_profile_by_suffix(tmp_path: Path) -> None:
     assert load_platform(str(path)).regions == (RegionSpec("r", 0, 0, 16),)
 
 
+@needs_dts
 def test_dtb_recognised_by_content(tmp_path: Path) -> None:
     from rproctee.platform.devicetree import read_tree, to_dtb
 
@@ -86,6 +90,7 @@ def test_node_refused_for_presets() -> None:
         load_platform("stm32mp15-dk2", node="m4")
 
 
+@needs_dts
 def test_dt_errors_propagate(tmp_path: Path) -> None:
     path = tmp_path / "x.dts"
     path.write_text("/dts-v1/;\n/ { };\n", encoding="utf-8")

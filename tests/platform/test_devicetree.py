@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from platform_helpers import DATA, DK2_DTB, DK2_DTS, write_dts
+from platform_helpers import DATA, DK2_DTB, DK2_DTS, HAVE_DTS, write_dts
 
 from rproctee.platform.devicetree import (
     DeviceTreeError,
@@ -21,6 +21,7 @@ from rproctee.platform.presets import STM32MP15_DK_REGIONS
 
 FIXTURES = sorted(DATA.glob("*.dts"))
 needs_shared = pytest.mark.skipif(not DK2_DTB.is_file(), reason="no ../shared")
+pytestmark = pytest.mark.skipif(not HAVE_DTS, reason="no DTS parser (devicetree/dtc)")
 
 
 def _regions(plat: DtPlatform) -> list[tuple[str, int, int, int]]:
