@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from rproctee.cli import exitcodes
+from rproctee.cli.files import map_file
 from rproctee.cli.output import emit_json
 from rproctee.errors import RprocError
 from rproctee.platform.board import PlatformSpec, load_platform
@@ -53,6 +54,15 @@ def _platform(ref: str) -> PlatformSpec:
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
+    except OSError as exc:
+        click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
+        raise SystemExit(exitcodes.IO_ERROR) from exc
+
+
+def _map(path: Path, what: str) -> memoryview:
+    """The file mapped read-only: large images are never copied into bytes."""
+    try:
+        return memoryview(map_file(path))
     except OSError as exc:
         click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
         raise SystemExit(exitcodes.IO_ERROR) from exc
@@ -117,7 +127,7 @@ def load_cmd(
     heap_size: int, as_json: bool, rproc_id: int,
 ) -> None:  # fmt: skip
     """Open a TEE session, LOAD_FW IMAGE and, on success, GET_RSC_TABLE."""
-    data = _read(image, "image")
+    data = _map(image, "image")
     world = _world(platform, key, policy, accept_ecdsa, heap_size)
     report = run_load(world, data, rproc_id)
     if as_json:
@@ -127,7 +137,9 @@ def load_cmd(
     raise SystemExit(exitcodes.OK if report["code"] == 0 else exitcodes.TEE_ERROR)
 
 
-def run_load(world: SecureWorld, image: bytes, rproc_id: int = 0) -> dict[str, Any]:
+def run_load(
+    world: SecureWorld, image: bytes | memoryview, rproc_id: int = 0
+) -> dict[str, Any]:
     """Session + LOAD_FW (+ GET_RSC_TABLE) on ``world``; a JSON-ready report.
 
     Parameters
