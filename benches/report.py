@@ -25,7 +25,7 @@ def main(path: str) -> None:
         for name, bps in sorted(rows.items()):
             r_mem = f"{bps / memcpy:6.3f}x memcpy" if memcpy else ""
             r_sha = f"{bps / sha:6.3f}x sha256" if sha else ""
-            print(f"  {name:<40} {bps / 1e9:8.2f} GB/s  {r_mem}  {r_sha}")
+            print(f"  {name:<52} {bps / 1e9:8.2f} GB/s  {r_mem}  {r_sha}")
 
 
 if __name__ == "__main__":
