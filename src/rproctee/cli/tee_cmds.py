@@ -130,11 +130,23 @@ def load_cmd(
     data = _map(image, "image")
     world = _world(platform, key, policy, accept_ecdsa, heap_size)
     report = run_load(world, data, rproc_id)
+    report["key"] = _key_source(world, key)
+    click.echo(f"PTA verification key: {report['key']}", err=True)
     if as_json:
         emit_json(report)
     else:
         _print_load(report)
     raise SystemExit(exitcodes.OK if report["code"] == 0 else exitcodes.TEE_ERROR)
+
+
+def _key_source(world: SecureWorld, key: Path | None) -> str:
+    """Which key the PTA verifies with, said out loud (dev keys especially)."""
+    if key is not None:
+        return str(key)
+    if world.platform.default_key_pem is None:
+        return "none (the platform names no key; pass --key)"
+    notes = [n for n in world.platform.notes if "key" in n]
+    return "the platform's built-in key" + (f": {notes[0]}" if notes else "")
 
 
 def run_load(

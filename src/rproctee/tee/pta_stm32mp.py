@@ -328,7 +328,7 @@ class Stm32mpRemoteprocPta:
         return int.from_bytes(view[0:4], "little")
 
     def _verify_rsa(self, digest: bytes, signature: bytes) -> None:
-        key = self.public_key
+        key = self._require_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise _invalid("the platform key is not an RSA key")
         if len(signature) != key.key_size // 8 + (key.key_size % 8 > 0):
@@ -343,8 +343,16 @@ class Stm32mpRemoteprocPta:
         except (InvalidSignature, ValueError) as exc:
             raise _invalid("RSA PKCS#1 v1.5 signature does not verify") from exc
 
+    def _require_key(self) -> PublicKey:
+        if self.public_key is None:
+            raise _invalid(
+                "the platform has no verification key (a device tree or profile "
+                "does not name one): give the PTA's public key with --key"
+            )
+        return self.public_key
+
     def _verify_ecdsa(self, digest: bytes, signature: bytes) -> None:
-        key = self.public_key
+        key = self._require_key()
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise _invalid("the platform key is not an EC key")
         if key.curve.name != "secp256r1" or len(signature) != 64:
