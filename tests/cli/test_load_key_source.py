@@ -1,0 +1,42 @@
+"""``rproctee load`` says which key the PTA verifies with."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from rproctee.cli import main
+
+
+def _load(shared_dir, *args):
+    image = shared_dir / "vectors/optee/signed/v01_rsa2048_fw1.sig"
+    return CliRunner().invoke(main, ["load", str(image), "--json", *args])
+
+
+def test_preset_key_is_announced_as_the_optee_development_key(shared_dir):
+    result = _load(shared_dir, "-p", "stm32mp15-dk2")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 7
+    assert doc["result"] == "TEE_ERROR_SIGNATURE_INVALID"  # signed with another key
+    assert "development key" in doc["key"]
+    assert "development key" in result.stderr
+
+
+def test_device_tree_without_key_names_the_missing_key(shared_dir):
+    dtb = shared_dir / "data/dts/stm32mp157c-dk2.dtb"
+    result = _load(shared_dir, "-p", str(dtb))
+    doc = json.loads(result.stdout)
+    assert doc["result"] == "TEE_ERROR_SIGNATURE_INVALID"
+    assert "--key" in doc["reason"]
+    assert doc["key"].startswith("none")
+
+
+def test_device_tree_with_key_loads(shared_dir):
+    dtb = shared_dir / "data/dts/stm32mp157c-dk2.dtb"
+    pub = shared_dir / "vectors/optee/keys/rsa2048_pub.pem"
+    result = _load(shared_dir, "-p", str(dtb), "--key", str(pub))
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert doc["rsc_table"] == {"pa": 0x38000038, "size": 0x44}
+    assert doc["key"] == str(pub)
