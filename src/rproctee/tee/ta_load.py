@@ -99,6 +99,8 @@ class FirmwareLoad:
         self.copy = b""
         self.hdr = (0, 0, 0, 0, 0)
         self.table: list[HashEntry] = []
+        #: index of the first hash entry of each p_paddr (see segment_hash)
+        self.first_entry: dict[int, int] = {}
         self.report: LoadReport = LoadReport(ctx.rproc_id)
         self.wrote = False
 
@@ -298,6 +300,9 @@ class FirmwareLoad:
             HashEntry(Phdr.unpack(raw[k : k + 32]), raw[k + 32 : k + 64])
             for k in range(0, len(raw), ENTRY_SIZE)
         ]
+        self.first_entry = {}
+        for k, entry in enumerate(self.table):
+            self.first_entry.setdefault(entry.phdr.p_paddr, k)
 
     def num_img(self) -> int:
         """NUM_IMG: NO_DATA / BAD_FORMAT / NO_DATA for 0."""
@@ -347,29 +352,35 @@ class FirmwareLoad:
             self.load_segment(base + ph.p_offset, ph, digest)
 
     def segment_hash(self, src: int, ph: Phdr) -> bytes:
-        """First hash entry with this p_paddr, checked (``get_segment_hash``)."""
-        for k, entry in enumerate(self.table):
-            if entry.phdr.p_paddr != ph.p_paddr:
-                continue
-            e = entry.phdr
-            if e.p_type != PT_LOAD:
-                raise _bad(
-                    f"hash entry {k} for p_paddr {ph.p_paddr:#x}: p_type "
-                    f"{e.p_type:#x} is not PT_LOAD"
-                )
-            if e.p_filesz != ph.p_filesz or e.p_memsz != ph.p_memsz:
-                raise _bad(
-                    f"p_paddr {ph.p_paddr:#x}: p_filesz/p_memsz {ph.p_filesz:#x}/"
-                    f"{ph.p_memsz:#x} != signed {e.p_filesz:#x}/{e.p_memsz:#x}"
-                )
-            end = self.img_off + self.hdr[4]
-            if src < self.img_off or src > end or src + e.p_filesz > end:
-                raise _bad(f"segment p_paddr {ph.p_paddr:#x}: source outside images")
-            return entry.digest
-        raise _err(
-            TeeResult.TEE_ERROR_NO_DATA,
-            f"no hash-table entry with p_paddr {ph.p_paddr:#x}",
-        )
+        """First hash entry with this p_paddr, checked (``get_segment_hash``).
+
+        Upstream scans the table from the start for every program header;
+        the same first match comes from an index built once with the table,
+        so thousands of program headers cost linear, not quadratic, time
+        (checklist 5.8).
+        """
+        k = self.first_entry.get(ph.p_paddr)
+        if k is None:
+            raise _err(
+                TeeResult.TEE_ERROR_NO_DATA,
+                f"no hash-table entry with p_paddr {ph.p_paddr:#x}",
+            )
+        entry = self.table[k]
+        e = entry.phdr
+        if e.p_type != PT_LOAD:
+            raise _bad(
+                f"hash entry {k} for p_paddr {ph.p_paddr:#x}: p_type "
+                f"{e.p_type:#x} is not PT_LOAD"
+            )
+        if e.p_filesz != ph.p_filesz or e.p_memsz != ph.p_memsz:
+            raise _bad(
+                f"p_paddr {ph.p_paddr:#x}: p_filesz/p_memsz {ph.p_filesz:#x}/"
+                f"{ph.p_memsz:#x} != signed {e.p_filesz:#x}/{e.p_memsz:#x}"
+            )
+        end = self.img_off + self.hdr[4]
+        if src < self.img_off or src > end or src + e.p_filesz > end:
+            raise _bad(f"segment p_paddr {ph.p_paddr:#x}: source outside images")
+        return entry.digest
 
     def load_segment(self, src: int, ph: Phdr, digest: bytes) -> None:
         """PTA LOAD_SEGMENT_SHA256, then SET_MEMORY for the memsz tail."""
