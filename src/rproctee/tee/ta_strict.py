@@ -11,11 +11,15 @@ upstream rejects too) and adds, each with its own reason:
 * ``p_filesz <= p_memsz``; ``p_paddr + p_memsz`` does not wrap; no overlap;
 * every file range and zero-fill range translates (DA_TO_PA) before a write;
 * the resource table lies in the file-backed part of a loaded segment of its
-  image and ``sh_addr`` is where those bytes are loaded.
+  image and ``sh_addr`` is where those bytes are loaded;
+* the table is validated from a private copy proven to be the signed bytes
+  (not from the shared buffer, which may change before the copy).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import TYPE_CHECKING
 
 from rproctee.tee.params import Param, ParamType, Value, param_types
@@ -25,8 +29,10 @@ from rproctee.tee.ta_elf import (
     PT_LOAD,
     Phdr,
     RscSection,
+    SharedReader,
     check_ehdr,
     check_ehdr_strict,
+    check_rsc_table,
     check_segment_range,
     find_rsc_table,
     phdr_table_start,
@@ -206,19 +212,53 @@ class StrictPlan:
             if exc.result == TeeResult.TEE_ERROR_NO_DATA:
                 return
             raise
-        self._rsc_loaded(i, s, mine)
+        seg = self._rsc_loaded(i, s, mine)
+        self._rsc_signed(base, s, seg)
         if self.rsc[1]:
             raise _fmt("more than one image has a resource table")
         self.rsc = (s.sh_addr, s.sh_size)
 
+    def _rsc_signed(self, base: int, s: RscSection, seg: Segment) -> None:
+        """Validate the table bytes that will be loaded, not a caller's copy.
+
+        ``find_rsc_table`` checked the bytes at ``sh_offset`` in the shared
+        buffer, which the caller may change before the segment is copied
+        (checklist 5.6): a valid table shown during the plan and the signed,
+        invalid one put back for the copy passed every check. Read the table
+        once into a private copy, run the same checks on that copy, and prove
+        it is the signed content: the segment hashed with the private copy in
+        place of the table bytes must give the signed digest. The PTA then
+        hashes what lands in memory against the same digest, so the loaded
+        table is the validated one.
+        """
+        ld, ph = self.load, seg.phdr
+        at = base + s.sh_offset
+        ld._alloc(s.sh_size, "resource table copy")
+        table = ld.r.read(at, s.sh_size)
+        private = SharedReader(memoryview(table), ld.r.addr + at)
+        check_rsc_table(
+            private, 0, s.sh_size, RscSection(s.sh_addr, 0, s.sh_size, s.index),
+            strict=True,
+        )  # fmt: skip
+        end = seg.src + ph.p_filesz
+        h = hashlib.sha256(ld.r.read(seg.src, at - seg.src))
+        h.update(table)
+        h.update(ld.r.read(at + s.sh_size, end - at - s.sh_size))
+        if not hmac.compare_digest(h.digest(), seg.digest):
+            raise TeeError(
+                TeeResult.TEE_ERROR_SECURITY,
+                f"segment holding the resource table (p_paddr {ph.p_paddr:#x}) "
+                "does not hash to its signed digest",
+            )
+
     @staticmethod
-    def _rsc_loaded(i: int, s: RscSection, mine: list[Segment]) -> None:
+    def _rsc_loaded(i: int, s: RscSection, mine: list[Segment]) -> Segment:
         for seg in mine:
             ph = seg.phdr
             start = s.sh_offset - ph.p_offset
             if 0 <= start and s.sh_offset + s.sh_size <= ph.p_offset + ph.p_filesz:
                 if s.sh_addr == ph.p_paddr + start:
-                    return
+                    return seg
                 raise _fmt(
                     f"image {i} .resource_table sh_addr {s.sh_addr:#x} is not "
                     f"where its bytes load (da {ph.p_paddr + start:#x})"
