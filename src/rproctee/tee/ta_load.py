@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 VI, VO, MI = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT, ParamType.MEMREF_INPUT
 ENTRY_SIZE = 64
+E_PHNUM_OFFSET = 44  # Elf32_Ehdr.e_phnum
 ALGOS = {1: TEE_ALG_RSASSA_PKCS1_V1_5_SHA256, 2: TEE_ALG_ECDSA_P256}
 
 
@@ -342,8 +343,12 @@ class FirmwareLoad:
 
     def load_image(self, base: int, size: int) -> None:
         """Spec 2.6 for one image: every PT_LOAD, in program-header order."""
-        ehdr, table = phdr_table_start(self.r, base, size)
-        for i in range(ehdr.e_phnum):
+        _ehdr, table = phdr_table_start(self.r, base, size)
+        i = -1
+        # Upstream's loop condition reads e_phnum from the shared buffer on
+        # every pass (the table address is taken once): the caller can end the
+        # loop early and drop signed segments (W2, by TOCTOU).
+        while (i := i + 1) < self.r.u16(base + E_PHNUM_OFFSET):
             ph = read_phdr(self.r, base, size, table, i)
             if ph.p_type != PT_LOAD:
                 continue
