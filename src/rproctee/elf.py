@@ -8,6 +8,7 @@ the tests and the tool for rich inspection.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,34 @@ PT_NULL, PT_LOAD = 0, 1
 EM_ARM = 40
 ET_EXEC = 2
 SHT_NOBITS = 8
+
+
+@dataclass(frozen=True)
+class Phdr:
+    """One program header, widths normalised to Python ints.
+
+    The ELF32 layout of these eight words is also the first 32 bytes of an
+    OP-TEE hash-table record.
+    """
+
+    p_type: int
+    p_offset: int
+    p_vaddr: int
+    p_paddr: int
+    p_filesz: int
+    p_memsz: int
+    p_flags: int
+    p_align: int
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Phdr:
+        """From the 32 little-endian bytes of an ELF32 program header."""
+        return cls(*struct.unpack_from("<8I", raw, 0))
+
+    def words(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """The eight fields in ELF32 order (as in a hash-table record)."""
+        return (self.p_type, self.p_offset, self.p_vaddr, self.p_paddr,
+                self.p_filesz, self.p_memsz, self.p_flags, self.p_align)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rproctee.elf import ElfScan, scan_elf
+from rproctee.elf import ElfScan, Phdr, scan_elf
 from rproctee.errors import ElfFormatError
 
 ELFCLASS32 = 32
@@ -19,25 +19,6 @@ ELFDATA2MSB = 2
 _PHDR_FIELDS = ("p_type", "p_offset", "p_vaddr", "p_paddr",
                 "p_filesz", "p_memsz", "p_flags", "p_align")  # fmt: skip
 _SHDR_FIELDS = ("sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size")
-
-
-@dataclass(frozen=True)
-class Phdr:
-    """One program header (widths normalised to Python ints)."""
-
-    p_type: int
-    p_offset: int
-    p_vaddr: int
-    p_paddr: int
-    p_filesz: int
-    p_memsz: int
-    p_flags: int
-    p_align: int
-
-    def words(self) -> tuple[int, int, int, int, int, int, int, int]:
-        """The eight fields in ELF32 order (as in a hash-table record)."""
-        return (self.p_type, self.p_offset, self.p_vaddr, self.p_paddr,
-                self.p_filesz, self.p_memsz, self.p_flags, self.p_align)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from rproctee.elf import Phdr
 from rproctee.errors import ElfFormatError
-from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, Phdr, scan_elf_info
+from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, scan_elf_info
 from rproctee.image.errors import HashMismatchError, ImageFormatError, SignatureError
 from rproctee.image.format import HashEntry
 from rproctee.image.keys import PublicKey, key_sign_type

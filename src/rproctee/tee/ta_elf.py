@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from rproctee.elf import Phdr
 from rproctee.tee.results import TaPanic, TeeError, TeeResult
 
 EHDR_SIZE = 52
@@ -59,25 +60,6 @@ class SharedReader:
     def u16(self, off: int) -> int:
         """Little-endian u16 at ``off``."""
         return int.from_bytes(self.read(off, 2), "little")
-
-
-@dataclass(frozen=True)
-class Phdr:
-    """An ELF32 program header (also the first 32 bytes of a hash entry)."""
-
-    p_type: int
-    p_offset: int
-    p_vaddr: int
-    p_paddr: int
-    p_filesz: int
-    p_memsz: int
-    p_flags: int
-    p_align: int
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> Phdr:
-        """From 32 little-endian bytes."""
-        return cls(*struct.unpack_from("<8I", raw, 0))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rproctee.elf import Phdr
 from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
 from rproctee.tee.policy import Policy
 from rproctee.tee.pta_stm32mp import (
@@ -27,7 +28,6 @@ from rproctee.tee.pta_stm32mp import (
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
     PT_LOAD,
-    Phdr,
     SharedReader,
     check_ehdr,
     check_segment_range,

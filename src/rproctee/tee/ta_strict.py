@@ -22,12 +22,12 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
+from rproctee.elf import Phdr
 from rproctee.tee.params import Param, ParamType, Value, param_types
 from rproctee.tee.pta_stm32mp import PtaCommand
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
     PT_LOAD,
-    Phdr,
     RscSection,
     SharedReader,
     check_ehdr,
