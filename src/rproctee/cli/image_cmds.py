@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -60,12 +60,14 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class CommandFailed(click.ClickException):
-    """A command error with its documented exit status."""
+def _fail(message: str, status: int) -> NoReturn:
+    """Print ``Error: message`` on stderr and exit with a documented status.
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    (Not a ClickException: click declares its ``exit_code`` a class variable,
+    and each failure here carries its own status.)
+    """
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(status)
 
 
 _ERROR_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -79,7 +81,7 @@ _ERROR_CODES: tuple[tuple[type[BaseException], int], ...] = (
 
 
 def _map_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn library exceptions into :class:`CommandFailed` with their exit code."""
+    """Turn library exceptions into their documented exit statuses."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -90,7 +92,7 @@ def _map_errors(func: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             for kind, code in _ERROR_CODES:
                 if isinstance(exc, kind):
-                    raise CommandFailed(_describe(exc), code) from exc
+                    _fail(_describe(exc), code)
             raise
 
     return wrapper
