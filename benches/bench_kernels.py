@@ -82,3 +82,14 @@ def test_copy_and_hash(benchmark, kmods, source, destination, size):
         f"kernels-{size}",
         f"copy_and_hash[{backend}]",
     )
+
+
+def test_sha256_staged(benchmark, kmods, source, size):
+    backend, mods = kmods
+    run(
+        benchmark,
+        lambda: mods["streamhash"].sha256_staged(source),
+        size,
+        f"kernels-{size}",
+        f"sha256_staged[{backend}]",
+    )

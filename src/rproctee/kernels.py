@@ -52,6 +52,7 @@ zero_fill = _mods["segcopy"].zero_fill
 load_segment = _mods["segcopy"].load_segment
 copy_and_hash = _mods["streamhash"].copy_and_hash
 sha256_chunked = _mods["streamhash"].sha256_chunked
+sha256_staged = _mods["streamhash"].sha256_staged
 DEFAULT_CHUNK: int = _mods["streamhash"].DEFAULT_CHUNK
 locate = _mods["regions"].locate
 locate_intervals = _mods["regions"].locate_intervals
@@ -76,5 +77,6 @@ __all__ = [
     "locate_intervals",
     "scan_headers",
     "sha256_chunked",
+    "sha256_staged",
     "zero_fill",
 ]

@@ -71,3 +71,17 @@ def test_large_buffer_from_memmap(backend, tmp_path):
 def test_bad_chunk_size(backend, chunk):
     with pytest.raises(ValueError, match="chunk_size"):
         backend["streamhash"].sha256_chunked(b"x", chunk)
+
+
+@given(data=st.binary(max_size=5000), chunk=st.integers(1, 6000))
+def test_sha256_staged_equals_one_shot(backend, data, chunk):
+    digest = backend["streamhash"].sha256_staged(data, chunk)
+    assert digest == hashlib.sha256(data).digest()
+
+
+@given(data=st.binary(max_size=64), chunk=st.integers(-3, 70))
+def test_sha256_staged_parity(both_backends, data, chunk):
+    native, reference = (
+        outcome(m["streamhash"].sha256_staged, data, chunk) for m in both_backends
+    )
+    assert native == reference

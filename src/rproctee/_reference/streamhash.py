@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 from rproctee._kernel_args import check_chunk_size, check_span
 from rproctee._reference.segcopy import _u8, _u8_writable
 from rproctee._typing import Buffer, WritableBuffer
@@ -35,4 +37,17 @@ def sha256_chunked(src: Buffer, chunk_size: int = DEFAULT_CHUNK) -> bytes:
     h = hashlib.sha256()
     for start in range(0, len(view), chunk_size):
         h.update(view[start : start + chunk_size])
+    return h.digest()
+
+
+def sha256_staged(src: Buffer, chunk_size: int = DEFAULT_CHUNK) -> bytes:
+    """SHA-256 with each chunk staged in a cache-resident buffer (see native)."""
+    check_chunk_size(chunk_size)
+    s = _u8(src)
+    stage = np.empty(min(chunk_size, s.size), dtype=np.uint8)
+    h = hashlib.sha256()
+    for start in range(0, s.size, chunk_size):
+        piece = stage[: min(chunk_size, s.size - start)]
+        np.copyto(piece, s[start : start + piece.size])
+        h.update(piece)
     return h.digest()

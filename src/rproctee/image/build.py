@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rproctee import kernels
 from rproctee.errors import ElfFormatError
 from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, check_range, scan_elf_info
 from rproctee.image.format import (
@@ -76,7 +77,7 @@ def hash_entries(elf: Buffer) -> tuple[HashEntry, ...]:
     for i, ph in enumerate(info.phdrs):
         check_range(f"phdr[{i}].p_offset", ph.p_offset, ph.p_filesz, len(view))
         data = view[ph.p_offset : ph.p_offset + ph.p_filesz]
-        digest = hashlib.sha256(data).digest()
+        digest = kernels.sha256_staged(data)
         entries.append(HashEntry(*ph.words(), digest=digest))
     return tuple(entries)
 

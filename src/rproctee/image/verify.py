@@ -10,12 +10,12 @@ every image, one to one, in order.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from rproctee import kernels
 from rproctee.elf import Phdr
 from rproctee.errors import ElfFormatError
 from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, scan_elf_info
@@ -121,7 +121,7 @@ def _entry_check(name: str, entry: HashEntry, ph: Phdr, img: EmbeddedImage) -> C
         detail = f"segment [{ph.p_offset:#x}, +{ph.p_filesz:#x}) ends past the image"
         return Check(name, CheckKind.HASH, False, detail)
     data = img.data[ph.p_offset : ph.p_offset + ph.p_filesz]
-    good = hmac.compare_digest(hashlib.sha256(data).digest(), entry.digest)
+    good = hmac.compare_digest(kernels.sha256_staged(data), entry.digest)
     detail = f"sha256 {'matches' if good else 'mismatch'} ({ph.p_filesz:#x} bytes)"
     return Check(name, CheckKind.HASH, good, detail)
 
