@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from rproctee.elf import Phdr
+
 MAGIC = 0x3543A468
 VERSION = 1
 HEADER_SIZE = 20
@@ -198,38 +200,10 @@ def unpack_tlv_head(buf: memoryview, offset: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class HashEntry:
+class HashEntry(Phdr):
     """One 64-byte HASHTABLE record: an ELF32 program header and its SHA-256."""
 
-    p_type: int
-    p_offset: int
-    p_vaddr: int
-    p_paddr: int
-    p_filesz: int
-    p_memsz: int
-    p_flags: int
-    p_align: int
     digest: bytes
-
-    def phdr_words(self) -> tuple[int, int, int, int, int, int, int, int]:
-        """Return the eight program-header words in ELF32 order.
-
-        Returns
-        -------
-        tuple of int
-            ``(p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags,
-            p_align)``.
-        """
-        return (
-            self.p_type,
-            self.p_offset,
-            self.p_vaddr,
-            self.p_paddr,
-            self.p_filesz,
-            self.p_memsz,
-            self.p_flags,
-            self.p_align,
-        )
 
     def pack(self) -> bytes:
         """Serialise the record.
@@ -239,10 +213,10 @@ class HashEntry:
         bytes
             64 bytes: eight u32 words then the 32-byte digest.
         """
-        return _PHDR_WORDS.pack(*self.phdr_words()) + self.digest
+        return _PHDR_WORDS.pack(*self.words()) + self.digest
 
     @classmethod
-    def unpack(cls, buf: memoryview, offset: int) -> HashEntry:
+    def from_record(cls, buf: memoryview, offset: int) -> HashEntry:
         """Read a record at ``offset`` (caller checks that 64 bytes are there).
 
         Parameters

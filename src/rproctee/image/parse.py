@@ -289,7 +289,8 @@ def _hash_table(known: dict[TlvType, memoryview]) -> tuple[HashEntry, ...]:
             "HASHTABLE.length", len(value), "must be a multiple of 64"
         )
     return tuple(
-        HashEntry.unpack(value, off) for off in range(0, len(value), HASH_ENTRY_SIZE)
+        HashEntry.from_record(value, off)
+        for off in range(0, len(value), HASH_ENTRY_SIZE)
     )
 
 

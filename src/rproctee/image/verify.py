@@ -113,7 +113,7 @@ def _elf_phdrs(img: EmbeddedImage) -> tuple[Check, tuple[Phdr, ...]]:
 
 
 def _entry_check(name: str, entry: HashEntry, ph: Phdr, img: EmbeddedImage) -> Check:
-    if entry.phdr_words() != ph.words():
+    if entry.words() != ph.words():
         detail = "program header differs from the signed hash-table entry"
         return Check(name, CheckKind.HASH, False, detail)
     size = len(img.data)
