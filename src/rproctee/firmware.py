@@ -77,6 +77,9 @@ def cortex_m_segments(code_kib: int = 64, seed: int = 7) -> tuple[list[Segment],
 def build_elf(segments: Sequence[Segment], rsc: tuple[int, int] | None = None) -> bytes:
     """Lay out an ELF32 little-endian ARM executable for ``segments``.
 
+    Layout: ELF header, program headers, each segment's bytes (4-aligned),
+    the section-name table, then the section headers.
+
     Parameters
     ----------
     segments : sequence of Segment
@@ -88,50 +91,41 @@ def build_elf(segments: Sequence[Segment], rsc: tuple[int, int] | None = None) -
     bytes
         The ELF file.
     """
-    phoff = 52
-    cursor = phoff + 32 * len(segments)
+    offsets, end = _segment_offsets(segments)
+    names, shdrs = _sections(segments, offsets, rsc)
+    shdrs.append(_shdr(names.index(b".shstrtab"), SHT_STRTAB, 0, 0, end, len(names)))
+    shoff = _align(end + len(names), 4)
+    out = bytearray(shoff + 40 * len(shdrs))
+    out[:52] = _ehdr(segments, PHOFF, shoff, len(shdrs))
+    for i, (seg, off) in enumerate(zip(segments, offsets, strict=True)):
+        out[PHOFF + 32 * i : PHOFF + 32 * (i + 1)] = _phdr(seg, off)
+        out[off : off + len(seg.data)] = seg.data
+    out[end : end + len(names)] = names
+    out[shoff:] = b"".join(shdrs)
+    return bytes(out)
+
+
+PHOFF = 52  # program headers right after the ELF header
+
+
+def _segment_offsets(segments: Sequence[Segment]) -> tuple[list[int], int]:
+    """File offset of each segment's bytes, and the end of the last one."""
+    cursor = PHOFF + 32 * len(segments)
     offsets = []
     for seg in segments:
         cursor = _align(cursor, 4)
         offsets.append(cursor)
         cursor += len(seg.data)
-    names, shdrs = _sections(segments, offsets, rsc)
-    strtab_off = cursor
-    cursor = _align(strtab_off + len(names), 4)
-    shdrs.append(
-        struct.pack(
-            "<10I",
-            names.index(b".shstrtab"),
-            SHT_STRTAB,
-            0,
-            0,
-            strtab_off,
-            len(names),
-            0,
-            0,
-            1,
-            0,
-        )
-    )
-    ehdr = _ehdr(segments, phoff, cursor, len(shdrs))
-    out = bytearray(cursor + 40 * len(shdrs))
-    out[:52] = ehdr
-    for i, (seg, off) in enumerate(zip(segments, offsets, strict=True)):
-        out[phoff + 32 * i : phoff + 32 * (i + 1)] = struct.pack(
-            "<8I",
-            PT_LOAD,
-            off,
-            seg.addr,
-            seg.addr,
-            len(seg.data),
-            seg.memsz,
-            seg.flags,
-            4,
-        )
-        out[off : off + len(seg.data)] = seg.data
-    out[strtab_off : strtab_off + len(names)] = names
-    out[cursor:] = b"".join(shdrs)
-    return bytes(out)
+    return offsets, cursor
+
+
+def _phdr(seg: Segment, off: int) -> bytes:
+    return struct.pack("<8I", PT_LOAD, off, seg.addr, seg.addr, len(seg.data),
+                       seg.memsz, seg.flags, 4)  # fmt: skip
+
+
+def _shdr(name: int, kind: int, flags: int, addr: int, off: int, size: int) -> bytes:
+    return struct.pack("<10I", name, kind, flags, addr, off, size, 0, 0, 4, 0)
 
 
 def _pad(data: bytes, size: int) -> bytes:
@@ -168,36 +162,30 @@ def _ehdr(segments: Sequence[Segment], phoff: int, shoff: int, shnum: int) -> by
 def _sections(
     segments: Sequence[Segment], offsets: Sequence[int], rsc: tuple[int, int] | None
 ) -> tuple[bytes, list[bytes]]:
+    """Section names and headers: one per segment, ``.bss`` tails, the table."""
     names = bytearray(b"\0")
     shdrs = [bytes(40)]
 
     def add(name: str, kind: int, flags: int, addr: int, off: int, size: int) -> None:
-        shdrs.append(
-            struct.pack("<10I", len(names), kind, flags, addr, off, size, 0, 0, 4, 0)
-        )
+        shdrs.append(_shdr(len(names), kind, flags, addr, off, size))
         names.extend(name.encode() + b"\0")
 
     for seg, off in zip(segments, offsets, strict=True):
         flags = SHF_ALLOC | (SHF_WRITE if seg.flags & PF_W else SHF_EXECINSTR)
-        add(seg.name, SHT_PROGBITS, flags, seg.addr, off, len(seg.data))
-        if seg.memsz > len(seg.data):
+        end, tail = len(seg.data), seg.memsz - len(seg.data)
+        add(seg.name, SHT_PROGBITS, flags, seg.addr, off, end)
+        if tail > 0:
             add(
                 ".bss",
                 SHT_NOBITS,
                 SHF_ALLOC | SHF_WRITE,
-                seg.addr + len(seg.data),
-                off + len(seg.data),
-                seg.memsz - len(seg.data),
+                seg.addr + end,
+                off + end,
+                tail,
             )
     if rsc is not None:
-        add(
-            ".resource_table",
-            SHT_PROGBITS,
-            SHF_ALLOC,
-            segments[0].addr + rsc[0],
-            offsets[0] + rsc[0],
-            rsc[1],
-        )
+        addr, off = segments[0].addr + rsc[0], offsets[0] + rsc[0]
+        add(".resource_table", SHT_PROGBITS, SHF_ALLOC, addr, off, rsc[1])
     names.extend(b".shstrtab\0")
     return bytes(names), shdrs
 

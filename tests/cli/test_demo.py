@@ -48,3 +48,20 @@ def test_demo_firmware_is_a_well_formed_cortex_m_elf():
     index = elf.find_section(".resource_table")
     assert index is not None
     assert int(elf.shdrs["sh_addr"][index]) == 0x200
+
+
+def test_demo_firmware_reads_the_same_in_pyelftools():
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    raw = demo_firmware(4)
+    ref = ELFFile(io.BytesIO(raw))
+    names = [s.name for s in ref.iter_sections()]
+    assert names == ["", ".isr_vector", ".text", ".data", ".bss", ".resource_table",
+                     ".shstrtab"]  # fmt: skip
+    loads = [(s["p_paddr"], s["p_filesz"], s["p_memsz"]) for s in ref.iter_segments()]
+    assert loads == [(0x0, 0x1000, 0x1000), (0x30000000, 0x1000, 0x1000),
+                     (0x10000000, 0x100, 0x900)]  # fmt: skip
+    rsc = ref.get_section_by_name(".resource_table")
+    assert rsc.data()[:4] == b"\x01\x00\x00\x00"
