@@ -10,10 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Self
 
 from rproctee.tee.core import UUID, Answer, TeeCore
 from rproctee.tee.params import Param, word_for
 from rproctee.tee.results import Origin, TeeError, TeeResult
+
+
+class _ClosedOnExit:
+    """``with`` support for handles that have a ``close()``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class TeeClientError(TeeError):
@@ -24,7 +43,7 @@ class TeeClientError(TeeError):
         super().__init__(answer.result, answer.reason)
 
 
-class TeeContext:
+class TeeContext(_ClosedOnExit):
     """``TEEC_Context``: the connection of one client to the TEE.
 
     Parameters
@@ -77,19 +96,8 @@ class TeeContext:
         for session in list(self._sessions):
             session.close()
 
-    def __enter__(self) -> TeeContext:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class TeeSession:
+class TeeSession(_ClosedOnExit):
     """``TEEC_Session``: one open session to a TA."""
 
     def __init__(self, context: TeeContext, sid: int, uuid: UUID) -> None:
@@ -135,14 +143,3 @@ class TeeSession:
         self.context.core.close_session(self.sid)
         if self in self.context._sessions:
             self.context._sessions.remove(self)
-
-    def __enter__(self) -> TeeSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
