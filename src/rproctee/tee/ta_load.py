@@ -421,8 +421,8 @@ class FirmwareLoad:
             raise
         return self.translate_rsc(s.sh_addr, s.sh_size), s.sh_size
 
-    def translate_rsc(self, da: int, size: int) -> int:
-        """DA_TO_PA; any failure is ACCESS_DENIED."""
+    def da_to_pa(self, da: int, size: int, what: str = "resource table") -> int:
+        """PTA DA_TO_PA for ``what``; any failure is ACCESS_DENIED."""
         out = Value(kind=VO)
         params: list[Param] = [self._id(), Value(da, 0, VI), Value(size, 0, VI), out]
         try:
@@ -432,9 +432,13 @@ class FirmwareLoad:
         except TeeError as exc:
             raise _err(
                 TeeResult.TEE_ERROR_ACCESS_DENIED,
-                f"resource table da {da:#x} (+{size:#x}): {exc.reason}",
+                f"{what} da {da:#x} (+{size:#x}): {exc.reason}",
             ) from exc
-        pa = out.b << 32 | out.a
+        return out.b << 32 | out.a
+
+    def translate_rsc(self, da: int, size: int) -> int:
+        """The resource table's PA; a failure or PA 0 is ACCESS_DENIED."""
+        pa = self.da_to_pa(da, size)
         if not pa:
             raise _err(
                 TeeResult.TEE_ERROR_ACCESS_DENIED,

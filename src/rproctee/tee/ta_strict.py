@@ -23,8 +23,7 @@ import hmac
 from typing import TYPE_CHECKING
 
 from rproctee.elf import Phdr
-from rproctee.tee.params import Param, ParamType, Value, param_types
-from rproctee.tee.pta_stm32mp import PtaCommand
+from rproctee.tee.params import ParamType
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
     PT_LOAD,
@@ -188,22 +187,7 @@ class StrictPlan:
             self.rsc = (pa, self.rsc[1])
 
     def _translate(self, da: int, size: int, what: str) -> None:
-        out = Value(kind=VO)
-        params: list[Param] = [
-            self.load._id(),
-            Value(da, 0, VI),
-            Value(size, 0, VI),
-            out,
-        ]
-        try:
-            self.load.ta.pta(
-                PtaCommand.FIRMWARE_DA_TO_PA, param_types(VI, VI, VI, VO), params
-            )
-        except TeeError as exc:
-            raise TeeError(
-                TeeResult.TEE_ERROR_ACCESS_DENIED,
-                f"{what} da {da:#x} (+{size:#x}): {exc.reason}",
-            ) from exc
+        self.load.da_to_pa(da, size, what)
 
     def _rsc(self, i: int, base: int, size: int, mine: list[Segment]) -> None:
         try:
