@@ -5,16 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rproctee import kernels
-
-
-@pytest.fixture(scope="module", params=["native", "reference"])
-def regions_mod(request):
-    try:
-        return request.param, kernels.load_backend(request.param)["regions"]
-    except ImportError:
-        pytest.skip("native kernels are not built")
-
 
 def _table(n, seed):
     rng = np.random.default_rng(seed)
@@ -24,8 +14,9 @@ def _table(n, seed):
 
 
 @pytest.mark.parametrize("count", [8, 100_000])
-def test_locate_intervals(benchmark, regions_mod, count):
-    backend, mod = regions_mod
+def test_locate_intervals(benchmark, kmods, count):
+    backend, mods = kmods
+    mod = mods["regions"]
     bases, sizes = _table(8, 1)
     addrs, lens = _table(count, 2)
     benchmark.group = "regions"

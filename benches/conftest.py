@@ -11,14 +11,6 @@ MIB = 1 << 20
 SIZES = {"1MiB": 1 * MIB, "64MiB": 64 * MIB, "256MiB": 256 * MIB}
 
 
-def _backends() -> list[str]:
-    try:
-        kernels.load_backend("native")
-    except ImportError:
-        return ["reference"]
-    return ["native", "reference"]
-
-
 @pytest.fixture(scope="session", params=list(SIZES))
 def size(request: pytest.FixtureRequest) -> int:
     return SIZES[request.param]
@@ -38,7 +30,7 @@ def destination(size: int) -> np.ndarray:
     return dst
 
 
-@pytest.fixture(scope="session", params=_backends())
+@pytest.fixture(scope="session", params=kernels.available_backends())
 def kmods(request: pytest.FixtureRequest):
     return request.param, kernels.load_backend(request.param)
 

@@ -22,15 +22,7 @@ settings.register_profile("deep", max_examples=2000, deadline=None)
 settings.load_profile("deep" if os.environ.get("RPROCTEE_SLOW_TESTS") else "ci")
 
 
-def _available_backends() -> list[str]:
-    try:
-        kernels.load_backend("native")
-    except ImportError:
-        return ["reference"]
-    return ["native", "reference"]
-
-
-BACKENDS = _available_backends()
+BACKENDS = kernels.available_backends()
 
 
 @pytest.fixture(scope="session", params=["native", "reference"])

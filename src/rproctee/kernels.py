@@ -44,6 +44,16 @@ def load_backend(name: str) -> dict[str, ModuleType]:
         ) from exc
 
 
+def available_backends() -> list[str]:
+    """The backends that import here: ``["native", "reference"]``, or just
+    ``["reference"]`` when the extensions are not built."""
+    try:
+        load_backend("native")
+    except ImportError:
+        return ["reference"]
+    return ["native", "reference"]
+
+
 BACKEND = "reference" if _wants_reference() else "native"
 _mods = load_backend(BACKEND)
 
@@ -64,6 +74,7 @@ scan_headers = _mods["elfscan"].scan_headers
 
 __all__ = [
     "BACKEND",
+    "available_backends",
     "DEFAULT_CHUNK",
     "LOC_OUTSIDE",
     "LOC_STRADDLE",
