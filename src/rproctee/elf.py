@@ -51,11 +51,6 @@ SHDR_DTYPE = np.dtype(
     ]
 )
 
-PT_NULL, PT_LOAD = 0, 1
-EM_ARM = 40
-ET_EXEC = 2
-SHT_NOBITS = 8
-
 
 @dataclass(frozen=True)
 class Phdr:
@@ -148,14 +143,14 @@ class ElfScan:
         """
         ph = self.phdrs[index]
         off, size = int(ph["p_offset"]), int(ph["p_filesz"])
-        _require_inside(f"segment[{index}] p_offset+p_filesz", off, size, len(self.buf))
+        check_range(f"segment[{index}] p_offset+p_filesz", off, size, len(self.buf))
         return self.buf[off : off + size]
 
     def section_bytes(self, index: int) -> memoryview:
         """A zero-copy view of section ``index``'s file bytes (checked)."""
         sh = self.shdrs[index]
         off, size = int(sh["sh_offset"]), int(sh["sh_size"])
-        _require_inside(f"section[{index}] sh_offset+sh_size", off, size, len(self.buf))
+        check_range(f"section[{index}] sh_offset+sh_size", off, size, len(self.buf))
         return self.buf[off : off + size]
 
     def _strtab(self) -> bytes:
@@ -164,10 +159,29 @@ class ElfScan:
         return bytes(self.section_bytes(self.shstrndx))
 
 
-def _require_inside(field: str, off: int, size: int, limit: int) -> None:
-    if not (size <= limit and off <= limit - size):
+def check_range(field: str, offset: int, size: int, limit: int) -> None:
+    """Raise :class:`ElfFormatError` unless ``[offset, offset+size)`` fits.
+
+    Parameters
+    ----------
+    field : str
+        Name used in the error message.
+    offset, size : int
+        The range (non-negative).
+    limit : int
+        Size of the containing buffer.
+
+    Raises
+    ------
+    ElfFormatError
+        If the range does not lie inside ``[0, limit)`` (checked without
+        forming ``offset + size``).
+    """
+    if not (size <= limit and offset <= limit - size):
         raise ElfFormatError(
-            field, off, f"range of {size:#x} bytes exceeds the {limit:#x}-byte file"
+            field,
+            offset,
+            f"range of {size:#x} bytes ends past the {limit:#x}-byte file",
         )
 
 

@@ -144,3 +144,14 @@ def test_rejections_name_the_field(backend, mutate, message):
 def test_no_section_headers_is_fine(backend):
     ident, ehdr, ph, sh = backend["elfscan"].scan_headers(_minimal_elf(shnum=0))
     assert sh.shape == (0, 10) and ph.shape == (1, 8)
+
+
+def test_segment_and_section_views_are_bounds_checked():
+    raw = bytearray(_minimal_elf(shnum=0))
+    struct.pack_into("<II", raw, 52 + 4, 0x54, 0)  # p_offset, p_vaddr
+    struct.pack_into("<I", raw, 52 + 16, 8)  # p_filesz
+    scan = scan_elf(bytes(raw) + b"payload!")
+    assert bytes(scan.segment_bytes(0)) == b"payload!"
+    struct.pack_into("<I", raw, 52 + 16, 9)  # one byte past the file
+    with pytest.raises(ElfFormatError, match="ends past the 0x5c-byte file"):
+        scan_elf(bytes(raw) + b"payload!").segment_bytes(0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rproctee.elf import ElfScan, Phdr, scan_elf
-from rproctee.errors import ElfFormatError
 
 ELFCLASS32 = 32
 ELFCLASS64 = 64
@@ -48,31 +47,6 @@ class ElfInfo:
     def find_section(self, name: str) -> Shdr | None:
         """Return the first section called ``name``, or ``None``."""
         return next((s for s in self.shdrs if s.name == name), None)
-
-
-def check_range(field: str, offset: int, size: int, limit: int) -> None:
-    """Raise :class:`ElfFormatError` unless ``[offset, offset+size)`` fits.
-
-    Parameters
-    ----------
-    field : str
-        Name used in the error message.
-    offset, size : int
-        The range (non-negative).
-    limit : int
-        Size of the containing buffer.
-
-    Raises
-    ------
-    ElfFormatError
-        If the range does not lie inside ``[0, limit)``.
-    """
-    if not (size <= limit and offset <= limit - size):
-        raise ElfFormatError(
-            field,
-            offset,
-            f"range of {size:#x} bytes ends past the {limit:#x}-byte file",
-        )
 
 
 def _sections(scan: ElfScan) -> tuple[Shdr, ...]:

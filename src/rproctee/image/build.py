@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rproctee import kernels
+from rproctee.elf import check_range
 from rproctee.errors import ElfFormatError
-from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, check_range, scan_elf_info
+from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, scan_elf_info
 from rproctee.image.format import (
     EM_ARM,
     MAGIC,

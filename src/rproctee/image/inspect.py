@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from rproctee.elf import check_range
 from rproctee.errors import FormatError
-from rproctee.image._elf import ElfInfo, check_range, scan_elf_info
+from rproctee.image._elf import ElfInfo, scan_elf_info
 from rproctee.image.format import TlvType
 from rproctee.image.keys import PublicKey, fingerprint, key_sign_type
 from rproctee.image.parse import EmbeddedImage, SignedImage, Tlv, parse_image
