@@ -1,0 +1,131 @@
+"""The remote processor itself: reset state, the running firmware, ticks.
+
+The rproc core never runs firmware; it releases a core from reset. This
+object is that core: :meth:`RemoteProcessor.power_on` calls the firmware
+hook's ``on_start``, :meth:`tick` its ``on_tick`` and reports a crash to the
+registered handler (``rproc_report_crash``, as the stm32 watchdog IRQ does).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from rproctee.linux.firmware_hook import (
+    Crash,
+    DefaultFirmware,
+    FirmwareContext,
+    RunningFirmware,
+)
+from rproctee.platform.memory import DeviceMemory
+
+#: Offset of ``status`` inside a vdev entry (4-byte type + 20-byte body head).
+VDEV_STATUS_OFFSET = 4 + 20
+
+
+def _parse_table(raw: bytes) -> Any:
+    """The one validating parser, :func:`rproctee.rsctable.parse_resource_table`."""
+    rsctable = importlib.import_module("rproctee.rsctable")
+    return rsctable.parse_resource_table(raw)
+
+
+def _entries(raw: bytes, kind: str) -> list[Any]:
+    try:
+        table = _parse_table(raw)
+    except Exception:  # noqa: BLE001 - a firmware with a broken table just idles
+        return []
+    return [e for e in table.entries if type(e).__name__ == kind]
+
+
+def mark_vdevs_ready(ctx: FirmwareContext, raw: bytes, bit: int) -> None:
+    """Set ``bit`` in the status byte of every vdev of the loaded table."""
+    assert ctx.rsc_da is not None
+    for vdev in _entries(raw, "VdevRsc"):
+        where = ctx.rsc_da + vdev.offset + VDEV_STATUS_OFFSET
+        status = ctx.memory.read_da(where, 1)[0] | bit
+        ctx.memory.copy_in(where, bytes([status]))
+
+
+def write_trace_line(ctx: FirmwareContext, raw: bytes, line: str) -> None:
+    """Append ``line`` after what trace buffer 0 holds (NUL-terminated)."""
+    traces = _entries(raw, "TraceRsc")
+    if not traces:
+        return
+    da, size = traces[0].da, traces[0].len
+    try:
+        held = ctx.memory.read_da(da, size)
+    except Exception:  # noqa: BLE001 - trace buffer outside memory: nothing to log
+        return
+    used = held.find(b"\0")
+    used = size if used < 0 else used
+    data = line.encode()[: max(size - used - 1, 0)] + b"\0"
+    if used < size:
+        ctx.memory.copy_in(da + used, data)
+
+
+class RemoteProcessor:
+    """One remote core: in reset or running a :class:`RunningFirmware`.
+
+    Parameters
+    ----------
+    memory : DeviceMemory
+        The memories the core executes from.
+    firmware : RunningFirmware, optional
+        Its behaviour (default: :class:`DefaultFirmware`).
+    """
+
+    def __init__(
+        self, memory: DeviceMemory, firmware: RunningFirmware | None = None
+    ) -> None:
+        self.memory = memory
+        self.firmware: RunningFirmware = firmware or DefaultFirmware()
+        self.running = False
+        self.boot_count = 0
+        self.rsc: tuple[int, int] | None = None
+        self.on_crash: Callable[[Crash], None] | None = None
+        self.on_kick: Callable[[int], None] | None = None
+        self.on_event: Callable[[str, dict[str, Any]], None] | None = None
+
+    def context(self) -> FirmwareContext:
+        """The firmware's view: memory, resource table, doorbell, boot count."""
+        da, size = self.rsc if self.rsc else (None, 0)
+        return FirmwareContext(
+            self.memory, da, size, kick=self._kick, boot_count=self.boot_count
+        )
+
+    def _kick(self, vqid: int) -> None:
+        self._event("kick", {"vqid": vqid})
+        if self.on_kick is not None:
+            self.on_kick(vqid)
+
+    def _event(self, name: str, detail: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(name, detail)
+
+    def power_on(self) -> None:
+        """Release the core from reset: the firmware's ``on_start``."""
+        self.running = True
+        self.boot_count += 1
+        self._event("on_start", {"boot": self.boot_count})
+        self.firmware.on_start(self.context())
+
+    def power_off(self) -> None:
+        """Hold the core in reset: the firmware's ``on_stop``."""
+        if not self.running:
+            return
+        self.running = False
+        self._event("on_stop", {})
+        self.firmware.on_stop(self.context())
+
+    def tick(self) -> Crash | None:
+        """Run one tick; a crash stops the core and goes to ``on_crash``."""
+        if not self.running:
+            return None
+        crash = self.firmware.on_tick(self.context())
+        if crash is not None:
+            self._event("crash", {"type": crash.type.word, "reason": crash.reason})
+            if self.on_crash is not None:
+                self.on_crash(crash)
+        return crash
+
