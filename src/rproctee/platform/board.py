@@ -47,6 +47,11 @@ class PlatformSpec:
         Facts a user should see (development key in use, skipped regions...).
     node : str or None
         The device-tree node path of the remote processor, for DT platforms.
+    carveouts : tuple of RegionSpec
+        The Linux side's carveouts, as ``stm32_rproc_prepare`` registers them
+        (one per ``memory-region`` phandle, named after the node, ``da`` through
+        ``dma-ranges``); empty means "the same as ``regions``" (see
+        :meth:`linux_carveouts`).
     """
 
     name: str
@@ -57,6 +62,18 @@ class PlatformSpec:
     source: str = ""
     notes: tuple[str, ...] = ()
     node: str | None = None
+    carveouts: tuple[RegionSpec, ...] = ()
+
+    def linux_carveouts(self) -> tuple[RegionSpec, ...]:
+        """The carveouts the Linux remoteproc driver registers for this board.
+
+        Returns
+        -------
+        tuple of RegionSpec
+            :attr:`carveouts` when the platform names them (device trees,
+            TOML ``[[linux_carveouts]]``), else :attr:`regions`.
+        """
+        return self.carveouts or self.regions
 
     def region(self, name: str) -> RegionSpec:
         """The region called ``name``.
@@ -83,6 +100,7 @@ class PlatformSpec:
                 self.default_key_pem.decode("ascii") if self.default_key_pem else None
             ),
             "regions": [region_dict(r) for r in self.regions],
+            "linux_carveouts": [region_dict(r) for r in self.linux_carveouts()],
             "notes": list(self.notes),
         }
 
@@ -207,4 +225,5 @@ def from_devicetree(tree: devicetree.DeviceTree, node: str | None) -> PlatformSp
         source=tree.source,
         notes=notes,
         node=plat.node,
+        carveouts=regions,
     )

@@ -13,6 +13,11 @@
     pa = 0x38000000               # optional, defaults to da
     size = 0x10000
     access = "rwx"                # optional
+    [[linux_carveouts]]           # optional: what the Linux driver registers
+    name = "vdev0vring0"          # (default: the same list as [[regions]])
+    da = 0x10040000
+    pa = 0x10040000               # optional, defaults to da
+    size = 0x1000
 
 Unknown keys are refused (they are almost always typos).
 """
@@ -29,7 +34,8 @@ from rproctee.platform.memory import RegionSpec
 
 _PLATFORM_KEYS = {"name", "accept_ecdsa", "processor_ids", "key", "notes"}
 _REGION_KEYS = {"name", "da", "pa", "size", "access"}
-_TOP_KEYS = {"platform", "regions"}
+_TOP_KEYS = {"platform", "regions", "linux_carveouts"}
+_CARVEOUT_KEYS = {"name", "da", "pa", "size"}
 _LIMIT = 1 << 64
 
 
@@ -75,6 +81,7 @@ def profile_from_dict(doc: dict[str, Any], path: Path) -> PlatformSpec:
     _no_unknown(table, _PLATFORM_KEYS, f"{where} [platform]")
     name = _string(table, "name", f"{where} [platform]")
     regions = _regions(doc.get("regions"), where)
+    carveouts = _carveouts(doc.get("linux_carveouts"), where)
     key_pem, key_notes = _key(table.get("key"), path)
     notes = tuple(_string_list(table, "notes", f"{where} [platform]"))
     return PlatformSpec(
@@ -86,6 +93,7 @@ def profile_from_dict(doc: dict[str, Any], path: Path) -> PlatformSpec:
         source=where,
         notes=notes + key_notes + _overlap_notes(regions),
         node=None,
+        carveouts=carveouts,
     )
 
 
@@ -141,20 +149,40 @@ def _processor_ids(table: dict[str, Any], where: str) -> tuple[int, ...]:
 def _regions(value: Any, where: str) -> tuple[RegionSpec, ...]:
     if not isinstance(value, list) or not value:
         raise ProfileError(f"{where}: needs at least one [[regions]] table")
+    return _region_list(value, where, "regions", _REGION_KEYS)
+
+
+def _carveouts(value: Any, where: str) -> tuple[RegionSpec, ...]:
+    """The optional ``[[linux_carveouts]]`` list (empty when absent)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise ProfileError(
+            f"{where}: 'linux_carveouts' must be a non-empty array of tables"
+        )
+    return _region_list(value, where, "linux_carveouts", _CARVEOUT_KEYS)
+
+
+def _region_list(
+    value: list[Any], where: str, what: str, allowed: set[str]
+) -> tuple[RegionSpec, ...]:
     regions: list[RegionSpec] = []
     for index, table in enumerate(value):
-        here = f"{where} [[regions]] #{index}"
+        here = f"{where} [[{what}]] #{index}"
         if not isinstance(table, dict):
             raise ProfileError(f"{here}: must be a table")
-        region = _region(table, here)
+        region = _region(table, here, allowed)
         if any(r.name == region.name for r in regions):
-            raise ProfileError(f"{here}: duplicate region name {region.name!r}")
+            kind = "region" if what == "regions" else "carveout"
+            raise ProfileError(f"{here}: duplicate {kind} name {region.name!r}")
         regions.append(region)
     return tuple(regions)
 
 
-def _region(table: dict[str, Any], where: str) -> RegionSpec:
-    _no_unknown(table, _REGION_KEYS, where)
+def _region(
+    table: dict[str, Any], where: str, allowed: set[str] = _REGION_KEYS
+) -> RegionSpec:
+    _no_unknown(table, allowed, where)
     name = _string(table, "name", where)
     where = f"{where} ({name})"
     da = _int(table, "da", where)
