@@ -1,5 +1,5 @@
 """Each kernel, native and reference, beside memcpy and hashlib SHA-256 measured
-in the same run (the yardsticks of ../shared/perf/limits.md)."""
+in the same run (the yardsticks the project measures its limits with)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: kernel backends, hypothesis profiles, shared/ location."""
+"""Suite-wide fixtures: kernel backends, hypothesis profiles, test data."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, settings
 from rproctee import kernels
 
 REPO = Path(__file__).resolve().parents[1]
-#: The project's reference material; CI lays it beside the clone.
-SHARED = REPO.parent / "shared"
+#: Reference material the tests need (OP-TEE vectors, the DK2 device tree,
+#: OP-TEE's public development keys), kept in the repository.
+TEST_DATA = REPO / "tests" / "data"
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -42,8 +43,6 @@ def both_backends() -> tuple[dict[str, ModuleType], dict[str, ModuleType]]:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The shared/ reference folder (vectors, device trees, keys)."""
-    if not SHARED.is_dir():
-        pytest.skip(f"shared reference material not found at {SHARED}")
-    return SHARED
+def test_data() -> Path:
+    """``tests/data``: OP-TEE vectors (``vectors/optee``), ``dts/``, ``keys/``."""
+    return TEST_DATA

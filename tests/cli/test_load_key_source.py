@@ -9,13 +9,13 @@ from click.testing import CliRunner
 from rproctee.cli import main
 
 
-def _load(shared_dir, *args):
-    image = shared_dir / "vectors/optee/signed/v01_rsa2048_fw1.sig"
+def _load(test_data, *args):
+    image = test_data / "vectors/optee/signed/v01_rsa2048_fw1.sig"
     return CliRunner().invoke(main, ["load", str(image), "--json", *args])
 
 
-def test_preset_key_is_announced_as_the_optee_development_key(shared_dir):
-    result = _load(shared_dir, "-p", "stm32mp15-dk2")
+def test_preset_key_is_announced_as_the_optee_development_key(test_data):
+    result = _load(test_data, "-p", "stm32mp15-dk2")
     doc = json.loads(result.stdout)
     assert result.exit_code == 7
     assert doc["result"] == "TEE_ERROR_SIGNATURE_INVALID"  # signed with another key
@@ -23,19 +23,19 @@ def test_preset_key_is_announced_as_the_optee_development_key(shared_dir):
     assert "development key" in result.stderr
 
 
-def test_device_tree_without_key_names_the_missing_key(shared_dir):
-    dtb = shared_dir / "data/dts/stm32mp157c-dk2.dtb"
-    result = _load(shared_dir, "-p", str(dtb))
+def test_device_tree_without_key_names_the_missing_key(test_data):
+    dtb = test_data / "dts/stm32mp157c-dk2.dtb"
+    result = _load(test_data, "-p", str(dtb))
     doc = json.loads(result.stdout)
     assert doc["result"] == "TEE_ERROR_SIGNATURE_INVALID"
     assert "--key" in doc["reason"]
     assert doc["key"].startswith("none")
 
 
-def test_device_tree_with_key_loads(shared_dir):
-    dtb = shared_dir / "data/dts/stm32mp157c-dk2.dtb"
-    pub = shared_dir / "vectors/optee/keys/rsa2048_pub.pem"
-    result = _load(shared_dir, "-p", str(dtb), "--key", str(pub))
+def test_device_tree_with_key_loads(test_data):
+    dtb = test_data / "dts/stm32mp157c-dk2.dtb"
+    pub = test_data / "vectors/optee/keys/rsa2048_pub.pem"
+    result = _load(test_data, "-p", str(dtb), "--key", str(pub))
     doc = json.loads(result.stdout)
     assert result.exit_code == 0
     assert doc["rsc_table"] == {"pa": 0x38000038, "size": 0x44}

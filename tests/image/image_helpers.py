@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-VECTORS = SHARED / "vectors" / "optee"
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "vectors" / "optee"
 
 # vector name -> (inputs, private key file, password)
 RSA_VECTORS = {
@@ -28,7 +27,7 @@ ENC_PASSWORD = "rproc-test-pass"
 
 
 def vector_bytes(relative: str) -> bytes:
-    """Read a file of ``shared/vectors/optee``."""
+    """Read a file of ``tests/data/vectors/optee``."""
     return (VECTORS / relative).read_bytes()
 
 

@@ -80,8 +80,8 @@ def test_field_order_and_endianness(backend, cls, data):
     assert sh.tolist() == [list(range(1, 11))]
 
 
-def test_real_firmware_agrees_with_pyelftools(shared_dir):
-    raw = (shared_dir / "vectors/optee/inputs/fw1.elf").read_bytes()
+def test_real_firmware_agrees_with_pyelftools(test_data):
+    raw = (test_data / "vectors/optee/inputs/fw1.elf").read_bytes()
     scan = scan_elf(raw)
     ref = ELFFile(io.BytesIO(raw))
     assert scan.machine == ref["e_machine"] == "EM_ARM" or scan.machine == 40

@@ -8,9 +8,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-SHARED = HERE.parents[2] / "shared"
-DK2_DTS = SHARED / "data" / "dts" / "stm32mp157c-dk2.preprocessed.dts"
-DK2_DTB = SHARED / "data" / "dts" / "stm32mp157c-dk2.dtb"
+TEST_DATA = HERE.parent / "data"
+DK2_DTS = TEST_DATA / "dts" / "stm32mp157c-dk2.preprocessed.dts"
+DK2_DTB = TEST_DATA / "dts" / "stm32mp157c-dk2.dtb"
 
 
 @dataclass

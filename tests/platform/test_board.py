@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from platform_helpers import DATA, DK2_DTB, DK2_DTS, HAVE_DTS, SHARED
+from platform_helpers import DATA, DK2_DTB, DK2_DTS, HAVE_DTS, TEST_DATA
 
 from rproctee.platform.board import PlatformError, load_platform
 from rproctee.platform.devicetree import DeviceTreeError
 from rproctee.platform.memory import RegionSpec
 from rproctee.platform.presets import get_preset, preset_names
 
-needs_shared = pytest.mark.skipif(not DK2_DTB.is_file(), reason="no ../shared")
 needs_dts = pytest.mark.skipif(not HAVE_DTS, reason="no DTS parser (devicetree/dtc)")
 
 
@@ -30,10 +29,9 @@ def test_dk2_preset_region_table() -> None:
     assert spec.processor_ids == (0,) and spec.accept_ecdsa is False
 
 
-@needs_shared
 def test_preset_key_is_optee_dev_key_and_says_so() -> None:
     spec = load_platform("preset:stm32mp15-dk2")
-    shipped = SHARED / "data" / "keys" / "optee_default_rsa4096_pub.pem"
+    shipped = TEST_DATA / "keys" / "optee_default_rsa4096_pub.pem"
     assert spec.default_key_pem == shipped.read_bytes()
     assert any("development key" in n and "default.pem" in n for n in spec.notes)
 
@@ -44,7 +42,6 @@ def test_dhcom_preset_omits_ipc_shmem() -> None:
     assert preset_names()[0] == "stm32mp15-dk2"
 
 
-@needs_shared
 @pytest.mark.parametrize("path", [DK2_DTB, DK2_DTS], ids=["dtb", "dts"])
 @needs_dts
 def test_dk2_tree_differs_from_preset_only_by_ipc_shmem(path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from platform_helpers import SHARED, Seg, make_elf, rsc_table
+from platform_helpers import TEST_DATA, Seg, make_elf, rsc_table
 
 from rproctee.errors import ElfFormatError, FormatError
 from rproctee.platform.board import PlatformSpec, load_platform
@@ -11,8 +11,7 @@ from rproctee.platform.check import CheckReport, check_firmware
 from rproctee.platform.memory import RegionSpec
 
 DK2 = load_platform("stm32mp15-dk2")
-VECTORS = SHARED / "vectors" / "optee"
-needs_vectors = pytest.mark.skipif(not VECTORS.is_dir(), reason="no ../shared")
+VECTORS = TEST_DATA / "vectors" / "optee"
 
 
 def _check(segs: list[Seg], **kw: object) -> CheckReport:
@@ -171,7 +170,6 @@ def test_to_dict() -> None:
     assert doc["findings"][0]["linux"].startswith("bad phdr da")
 
 
-@needs_vectors
 def test_signed_multi_image_vector() -> None:
     data = (VECTORS / "signed" / "v10_rsa2048_multi_fw1_fw2.sig").read_bytes()
     report = check_firmware(data, DK2)
@@ -180,7 +178,6 @@ def test_signed_multi_image_vector() -> None:
     assert [s.copy.region for s in report.segments] == ["retram", "mcuram2", "mcuram"]
 
 
-@needs_vectors
 def test_ecdsa_image_refused_by_rsa_only_platform() -> None:
     data = (VECTORS / "signed" / "v06_ecp256_fw1.sig").read_bytes()
     assert check_firmware(data, DK2).ta_result == "TEE_ERROR_NOT_SUPPORTED"
@@ -188,8 +185,7 @@ def test_ecdsa_image_refused_by_rsa_only_platform() -> None:
     assert check_firmware(data, spec).would_load
 
 
-@needs_vectors
 def test_signed_vector_on_the_linux_tree() -> None:
     data = (VECTORS / "signed" / "v01_rsa2048_fw1.sig").read_bytes()
-    tree = SHARED / "data" / "dts" / "stm32mp157c-dk2.dtb"
+    tree = TEST_DATA / "dts" / "stm32mp157c-dk2.dtb"
     assert check_firmware(data, load_platform(str(tree))).would_load

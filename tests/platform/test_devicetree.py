@@ -20,7 +20,6 @@ from rproctee.platform.devicetree import (
 from rproctee.platform.presets import STM32MP15_DK_REGIONS
 
 FIXTURES = sorted(DATA.glob("*.dts"))
-needs_shared = pytest.mark.skipif(not DK2_DTB.is_file(), reason="no ../shared")
 pytestmark = pytest.mark.skipif(not HAVE_DTS, reason="no DTS parser (devicetree/dtc)")
 
 
@@ -32,7 +31,6 @@ def _flat(path: Path) -> list[tuple[str, dict[str, bytes]]]:
     return [(n.path, n.props) for n in read_tree(path).nodes()]
 
 
-@needs_shared
 def test_dk2_dts_and_dtb_give_identical_trees_and_regions() -> None:
     assert _flat(DK2_DTS) == _flat(DK2_DTB)
     dts = read_platform(read_tree(DK2_DTS))
@@ -40,7 +38,6 @@ def test_dk2_dts_and_dtb_give_identical_trees_and_regions() -> None:
     assert dts == DtPlatform(**{**dtb.__dict__, "source": str(DK2_DTS)})
 
 
-@needs_shared
 def test_dk2_linux_tree_is_the_preset_without_ipc_shmem() -> None:
     plat = read_platform(read_tree(DK2_DTB))
     assert plat.node == "/ahb/m4@10000000"

@@ -19,8 +19,7 @@ from rproctee.tee.params import memref_in, value_in, value_out
 from rproctee.tee.ta_remoteproc import TaCommand
 from rproctee.tee.world import SecureWorld
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-VECTORS = SHARED / "vectors" / "optee"
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "vectors" / "optee"
 KEY = serialization.load_pem_private_key(
     (VECTORS / "keys" / "rsa2048.pem").read_bytes(), None
 )
