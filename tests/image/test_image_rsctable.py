@@ -80,9 +80,20 @@ def test_rejects_broken_tables(data: memoryview, field: str) -> None:
     assert info.value.field == field
 
 
-@pytest.mark.parametrize("offset", [0, 12, 19, 65, 0xFFFFFFFF])
+@pytest.mark.parametrize("offset", [0, 12, 15, 65, 68, 0xFFFFFFFF])
 def test_rejects_bad_entry_offsets(offset: int) -> None:
     data = bytearray(table(TRACE))
     data[16:20] = offset.to_bytes(4, "little")
     with pytest.raises(RscTableFormatError, match=r"entry\[0\] offset"):
         parse_rsc_table(memoryview(bytes(data)))
+
+
+def test_entry_offset_inside_the_offset_array_is_judged_by_what_it_decodes() -> None:
+    # Linux only requires offset >= 16 (rsc_table_for_each_entry): offset 19
+    # reads bytes 13 00 00 00 | 02 00 00 -> type 0x200 = 512, a vendor type.
+    data = bytearray(table(TRACE))
+    data[16:20] = (19).to_bytes(4, "little")
+    decoded = parse_rsc_table(memoryview(bytes(data)))
+    assert [(e.offset, e.type, e.type_name) for e in decoded.entries] == [
+        (19, 512, "vendor")
+    ]

@@ -1,31 +1,41 @@
 """Decode a remoteproc resource table (``.resource_table``) for display.
 
-Layout (Linux ``struct resource_table``): ``ver``, ``num``, two reserved
-words, ``num`` u32 entry offsets from the table start; each entry starts with
-a u32 type.  Every offset and body is checked against the table size before
-it is read (overflow-safe), and a broken rule raises
-:class:`~rproctee.image.errors.RscTableFormatError`.
+The checks and the decoding are :mod:`rproctee.rsctable`'s (the project's one
+parser, with Linux 6.12's rules); this module keeps the display shape that
+``rproctee info`` and the demo print: one :class:`RscEntry` per entry with its
+fields in a mapping, and a :class:`~rproctee.image.errors.RscTableFormatError`
+naming the field for a broken rule (its rule text is the kernel's message).
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
+from typing import Any
 
+from rproctee import rsctable as _rsc
 from rproctee.image.errors import RscTableFormatError
+from rproctee.rsctable import RSC_HEADER_SIZE, RSC_VENDOR_END, RSC_VENDOR_START
 
-RSC_HEADER_SIZE = 16
-RSC_VENDOR_START = 128
-RSC_VENDOR_END = 512
-
-_TYPE_NAMES = {0: "carveout", 1: "devmem", 2: "trace", 3: "vdev"}
-_CARVEOUT = (struct.Struct("<5I32s"), ("da", "pa", "len", "flags", "reserved", "name"))
-_TRACE = (struct.Struct("<3I32s"), ("da", "len", "reserved", "name"))
-_VDEV = struct.Struct("<5I2B2s")
-_VDEV_FIELDS = ("id", "notifyid", "dfeatures", "gfeatures", "config_len")
-_VRING = (struct.Struct("<5I"), ("da", "align", "num", "notifyid", "pa"))
+__all__ = [
+    "RSC_HEADER_SIZE",
+    "RSC_VENDOR_END",
+    "RSC_VENDOR_START",
+    "RscEntry",
+    "RscTable",
+    "parse_rsc_table",
+    "type_name",
+]
 
 FieldValue = int | str | list[dict[str, int]]
+type_name = _rsc.type_name
+
+# RscTableError.check -> the display field it names (header rules).
+_HEADER_FIELDS = {
+    "size": "resource table size",
+    "ver": "resource table ver",
+    "reserved": "resource table reserved",
+    "num": "resource table num",
+}
 
 
 @dataclass(frozen=True)
@@ -48,83 +58,30 @@ class RscTable:
     entries: tuple[RscEntry, ...]
 
 
-def type_name(rsc_type: int) -> str:
-    """Name a resource type (``vendor`` for 128..512, else ``unknown``).
+def _display_field(exc: _rsc.RscTableError) -> str:
+    if exc.check in _HEADER_FIELDS:
+        return _HEADER_FIELDS[exc.check]
+    name = f"entry[{exc.index}]"
+    if exc.check == "truncated":
+        vdev = exc.message.startswith("vdev")
+        return f"{name} vrings + config" if vdev else f"{name} body size"
+    if exc.check == "entry-reserved":
+        return f"{name} reserved"
+    if exc.check == "vrings":
+        return f"{name} num_of_vrings"
+    return f"{name} {exc.check}"
 
-    Parameters
-    ----------
-    rsc_type : int
-        Numeric type.
 
-    Returns
-    -------
-    str
-        Name.
+def _fields(entry: _rsc.RscEntry) -> dict[str, FieldValue]:
+    """The entry's fields without the ones :class:`RscEntry` holds itself.
+
+    A vdev's reserved bytes and status offset are left out, as before.
     """
-    if RSC_VENDOR_START <= rsc_type <= RSC_VENDOR_END:
-        return "vendor"
-    return _TYPE_NAMES.get(rsc_type, "unknown")
-
-
-def _need(name: str, need: int, avail: int) -> None:
-    if need > avail:
-        raise RscTableFormatError(
-            name, need, f"body needs more than the {avail} bytes left"
-        )
-
-
-def _record(
-    spec: tuple[struct.Struct, tuple[str, ...]], body: memoryview, name: str
-) -> dict[str, FieldValue]:
-    layout, names = spec
-    _need(f"{name} body size", layout.size, len(body))
-    out: dict[str, FieldValue] = {}
-    for key, value in zip(names, layout.unpack_from(body, 0), strict=True):
-        out[key] = value if isinstance(value, int) else _cstr(value)
-    return out
-
-
-def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def _vdev(body: memoryview, name: str) -> dict[str, FieldValue]:
-    _need(f"{name} body size", _VDEV.size, len(body))
-    *words, status, nvrings, _reserved = _VDEV.unpack_from(body, 0)
-    out: dict[str, FieldValue] = dict(zip(_VDEV_FIELDS, words, strict=True))
-    out.update(status=status, num_of_vrings=nvrings)
-    config_len = int(words[4])
-    ring_end = _VDEV.size + _VRING[0].size * nvrings
-    _need(f"{name} vrings + config", ring_end + config_len, len(body))
-    vrings = []
-    for i in range(nvrings):
-        ring = body[_VDEV.size + i * _VRING[0].size :]
-        _need(f"{name} vring[{i}]", _VRING[0].size, len(ring))
-        values = _VRING[0].unpack_from(ring, 0)
-        vrings.append(dict(zip(_VRING[1], values, strict=True)))
-    out["vrings"] = vrings
-    out["config"] = bytes(body[ring_end : ring_end + config_len]).hex()
-    return out
-
-
-def _entry(table: memoryview, index: int, offset: int, first: int) -> RscEntry:
-    name = f"entry[{index}]"
-    size = len(table)
-    if offset < first or not (4 <= size and offset <= size - 4):
-        raise RscTableFormatError(
-            f"{name} offset", offset, f"must be in [{first:#x}, {size - 4:#x}]"
-        )
-    rsc_type = int.from_bytes(table[offset : offset + 4], "little")
-    body = table[offset + 4 :]
-    kind = type_name(rsc_type)
-    fields: dict[str, FieldValue] = {}
-    if kind in ("carveout", "devmem"):
-        fields = _record(_CARVEOUT, body, name)
-    elif kind == "trace":
-        fields = _record(_TRACE, body, name)
-    elif kind == "vdev":
-        fields = _vdev(body, name)
-    return RscEntry(offset, rsc_type, kind, fields)
+    doc: dict[str, Any] = _rsc.entry_dict(entry)
+    drop: tuple[str, ...] = ("offset", "type", "type_name")
+    if isinstance(entry, _rsc.VdevRsc):
+        drop += ("reserved", "status_offset")
+    return {k: v for k, v in doc.items() if k not in drop}
 
 
 def parse_rsc_table(table: memoryview) -> RscTable:
@@ -143,23 +100,17 @@ def parse_rsc_table(table: memoryview) -> RscTable:
     Raises
     ------
     RscTableFormatError
-        If the size is below 16, ``ver`` is not 1, a reserved word is set,
-        the offset array or an entry does not fit, or an offset points into
-        the header.
+        The first rule of :func:`rproctee.rsctable.parse_resource_table`
+        broken, its field named (``resource table ver``, ``entry[2] offset``,
+        ...) and the kernel's message as the rule.
     """
-    size = len(table)
-    if size < RSC_HEADER_SIZE:
-        raise RscTableFormatError("resource table size", size, "must be >= 16")
-    ver, num, res0, res1 = struct.unpack_from("<4I", table, 0)
-    if ver != 1:
-        raise RscTableFormatError("resource table ver", ver, "must be 1")
-    if res0 or res1:
-        raise RscTableFormatError("resource table reserved", res0 or res1, "must be 0")
-    if num > (size - RSC_HEADER_SIZE) // 4:
-        raise RscTableFormatError(
-            "resource table num", num, f"16 + 4*num > size {size}"
-        )
-    first = RSC_HEADER_SIZE + 4 * num
-    offsets = struct.unpack_from(f"<{num}I", table, RSC_HEADER_SIZE)
-    entries = tuple(_entry(table, i, off, first) for i, off in enumerate(offsets))
-    return RscTable(ver, num, size, entries)
+    try:
+        parsed = _rsc.parse_resource_table(table)
+    except _rsc.RscTableError as exc:
+        value = exc.value if exc.value is not None else 0
+        raise RscTableFormatError(_display_field(exc), value, exc.message) from exc
+    entries = tuple(
+        RscEntry(e.offset, e.type, type_name(e.type), _fields(e))
+        for e in parsed.entries
+    )
+    return RscTable(parsed.ver, parsed.num, parsed.size, entries)
