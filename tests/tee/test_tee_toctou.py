@@ -1,15 +1,16 @@
 """TOCTOU (checklist 5.6): the caller changes its shared buffer during LOAD_FW.
 
 The memref is the caller's buffer, not a copy: the TA reads it in place. The
-tests hook a phase of the load (after the signature check, after the strict
-plan, around a segment copy, after the ELF header check) and mutate the
-buffer there. Header and TLVs must come from the TA's private copy; segment
-bytes are hashed where they landed; strict reads each program header once and
-finds the resource table before the first write. Where the ``optee`` policy
-reproduces an upstream weakness (W2 through a late program-header edit, W3:
-section headers and table bytes re-read from the caller buffer at the end of
-the load, W7: no scrub) the upstream behaviour is asserted under ``optee``
-and the fix under ``strict``.
+tests use the TA's public phase hook (``SecureWorld.on_phase``: after the
+header copy, after the signature check, after the ELF header check, around a
+segment copy, i.e. after the strict plan) and mutate the buffer there, as a
+concurrent normal-world thread could. Header and TLVs must come from the TA's
+private copy; segment bytes are hashed where they landed; strict reads each
+program header once and finds the resource table before the first write. Where
+the ``optee`` policy reproduces an upstream weakness (W2 through a late
+program-header edit, W3: section headers and table bytes re-read from the
+caller buffer at the end of the load, W7: no scrub) the upstream behaviour is
+asserted under ``optee`` and the fix under ``strict``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from collections.abc import Callable
 
 import pytest
 
-from rproctee.tee import TeeResult, ta_elf, ta_load, ta_strict
+from rproctee.tee import TeeResult, ta_elf
 from rproctee.tee.core import Answer
-from rproctee.tee.ta_load import FirmwareLoad
 from rproctee.tee.world import SecureWorld
 
 from .factory import (
@@ -78,22 +78,25 @@ def write(off: int, data: bytes) -> Mutation:
     return mutate
 
 
-def after_method(
-    mp: pytest.MonkeyPatch, cls: type, name: str, buf: bytearray, m: Mutation
-) -> None:
-    """Run ``m(buf)`` right after ``cls.name`` returns (once)."""
-    original = getattr(cls, name)
+def on_phase(w: SecureWorld, name: str, buf: bytearray, m: Mutation) -> None:
+    """Run ``m(buf)`` once, when LOAD_FW reaches phase ``name`` (the TA's
+    public phase hook, as a concurrent normal-world thread would act)."""
+    done = [False]
 
-    def hooked(self: object, *args: object, **kw: object) -> object:
-        out = original(self, *args, **kw)
-        m(buf)
-        return out
+    def hook(phase: str, info: dict[str, object]) -> None:
+        if phase == name and not done[0]:
+            done[0] = True
+            m(buf)
 
-    mp.setattr(cls, name, hooked)
+    w.on_phase = hook
+
+
+def after_plan(w: SecureWorld, buf: bytearray, m: Mutation) -> None:
+    """Strict: run ``m(buf)`` once the plan passed, before the first write."""
+    around_copy(w, buf, index=0, before=m)
 
 
 def around_copy(
-    mp: pytest.MonkeyPatch,
     w: SecureWorld,
     buf: bytearray,
     *,
@@ -102,20 +105,16 @@ def around_copy(
     after: Mutation | None = None,
 ) -> None:
     """Mutate just before and/or just after the ``index``-th segment copy."""
-    original = w.memory.copy_in_hashed
-    count = [0]
 
-    def hooked(da: int, src: object, *args: object, **kw: object) -> bytes:
-        mine = count[0] == index
-        count[0] += 1
-        if mine and before:
+    def hook(phase: str, info: dict[str, object]) -> None:
+        if info.get("copy") != index:
+            return
+        if phase == "segment_copy_before" and before:
             before(buf)
-        out = original(da, src, *args, **kw)  # type: ignore[arg-type]
-        if mine and after:
+        if phase == "segment_copy_after" and after:
             after(buf)
-        return out
 
-    mp.setattr(w.memory, "copy_in_hashed", hooked)
+    w.on_phase = hook
 
 
 def start(policy: str) -> tuple[SecureWorld, object, bytearray]:
@@ -162,12 +161,12 @@ B = _other_signed_image()
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_tlvs_swapped_after_signature_check_have_no_effect(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """Another validly signed header + TLVs (+ signature) written over the
     authenticated ones: the TA keeps using its private copy."""
     w, s, buf = start(policy)
-    after_method(monkeypatch, FirmwareLoad, "verify_signature", buf,
+    on_phase(w, "authenticated", buf,
                  write(0, B[:ELF_AT]))  # fmt: skip
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.ok, ans
@@ -178,12 +177,12 @@ def test_tlvs_swapped_after_signature_check_have_no_effect(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_whole_buffer_swapped_after_signature_check_fails(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """New TLVs *and* new ELF after authentication: the authenticated hash
     table does not describe the new ELF, so nothing of it can load."""
     w, s, buf = start(policy)
-    after_method(monkeypatch, FirmwareLoad, "verify_signature", buf, write(0, B))
+    on_phase(w, "authenticated", buf, write(0, B))
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.result == R.TEE_ERROR_SECURITY, ans
     failed_cleanly(policy, w, ans)
@@ -198,10 +197,10 @@ def test_whole_buffer_swapped_after_signature_check_fails(
     ids=["tlv_len", "sign_len", "img_len", "magic"],
 )  # fmt: skip
 def test_header_fields_changed_after_the_copy_have_no_effect(
-    policy: str, mutation: Mutation, monkeypatch: pytest.MonkeyPatch
+    policy: str, mutation: Mutation
 ) -> None:
     w, s, buf = start(policy)
-    after_method(monkeypatch, FirmwareLoad, "save_header", buf, mutation)
+    on_phase(w, "header_copied", buf, mutation)
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.ok, ans
     check_signed_content(w, A.image)
@@ -209,7 +208,7 @@ def test_header_fields_changed_after_the_copy_have_no_effect(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_hash_table_tlv_changed_after_the_copy_has_no_effect(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """A HASHTABLE that matches attacker segment bytes, written into the
     buffer after the copy, together with those bytes: SECURITY."""
@@ -220,7 +219,7 @@ def test_hash_table_tlv_changed_after_the_copy_has_no_effect(
     assert ht > 0  # entry 0 of B's table sits where A's does
     digest = hashlib.sha256(bytes(evil[SEG0[0] : SEG0[1]])).digest()
     evil[ht + 32 : ht + 64] = digest
-    after_method(monkeypatch, FirmwareLoad, "save_header", buf, write(0, evil))
+    on_phase(w, "header_copied", buf, write(0, evil))
     ans = load(s, buf)  # type: ignore[arg-type]
     # optee: SECURITY at the copy; strict: the table check in its plan reads
     # the attacker bytes (BAD_FORMAT) before anything is written
@@ -245,12 +244,12 @@ LATE_PHDR_EDITS = {
 
 @pytest.mark.parametrize("edit", list(LATE_PHDR_EDITS))
 def test_strict_program_headers_changed_after_the_plan_have_no_effect(
-    edit: str, monkeypatch: pytest.MonkeyPatch
+    edit: str
 ) -> None:
     """Strict validates from a private list of program headers and writes
     from that list: later edits of the table or of e_phoff change nothing."""
     w, s, buf = start("strict")
-    after_method(monkeypatch, FirmwareLoad, "plan", buf, LATE_PHDR_EDITS[edit])
+    after_plan(w, buf, LATE_PHDR_EDITS[edit])
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.ok, ans
     check_writes(w)
@@ -260,13 +259,13 @@ def test_strict_program_headers_changed_after_the_plan_have_no_effect(
 
 @pytest.mark.parametrize("edit", list(LATE_PHDR_EDITS))
 def test_optee_program_headers_changed_after_the_first_copy(
-    edit: str, monkeypatch: pytest.MonkeyPatch
+    edit: str
 ) -> None:
     """Upstream loads as it goes and reads program header 1 only after
     segment 0 is in memory: the edit counts. It can drop the signed segment
     (W2, now by TOCTOU) but never put unsigned bytes in memory."""
     w, s, buf = start("optee")
-    around_copy(monkeypatch, w, buf, index=0, after=LATE_PHDR_EDITS[edit])
+    around_copy(w, buf, index=0, after=LATE_PHDR_EDITS[edit])
     ans = load(s, buf)  # type: ignore[arg-type]
     check_writes(w)
     assert memory_hash(w, 0x0, 0xA0) == seg_digest(0)  # segment 0 stays (W7)
@@ -321,20 +320,12 @@ def test_strict_reads_each_program_header_once(monkeypatch: pytest.MonkeyPatch) 
     ids=["e_phnum-0", "e_phoff-wrap", "e_phnum-max", "e_phentsize"],
 )  # fmt: skip
 def test_elf_header_changed_between_check_and_use(
-    policy: str, edit: Mutation, monkeypatch: pytest.MonkeyPatch
+    policy: str, edit: Mutation
 ) -> None:
     """The ELF header is re-read after ``check_ehdr``: whatever it says then
     is checked again where it is used (no write outside, nothing unsigned)."""
     w, s, buf = start(policy)
-    module = ta_strict if policy == "strict" else ta_load
-    original = module.check_ehdr
-
-    def hooked(*args: object) -> object:
-        out = original(*args)  # type: ignore[arg-type]
-        edit(buf)
-        return out
-
-    monkeypatch.setattr(module, "check_ehdr", hooked)
+    on_phase(w, "ehdr_checked", buf, edit)
     ans = load(s, buf)  # type: ignore[arg-type]
     check_writes(w)
     if policy == "optee" and edit is PHNUM_0:
@@ -355,11 +346,11 @@ def test_elf_header_changed_between_check_and_use(
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("k", [0, 1])
 def test_segment_bytes_swapped_before_the_copy_fail(
-    policy: str, k: int, monkeypatch: pytest.MonkeyPatch
+    policy: str, k: int
 ) -> None:
     w, s, buf = start(policy)
     seg = (SEG0, SEG1)[k]
-    around_copy(monkeypatch, w, buf, index=k, before=flip(seg[0] + 3))
+    around_copy(w, buf, index=k, before=flip(seg[0] + 3))
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.result == R.TEE_ERROR_SECURITY, ans
     failed_cleanly(policy, w, ans)
@@ -371,7 +362,7 @@ def test_segment_bytes_swapped_before_the_copy_fail(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_segment_bytes_swapped_only_during_the_copy_fail(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """Unsigned bytes during the copy, signed bytes again right after: a
     loader that hashed the source after copying would accept; the PTA hashes
@@ -379,7 +370,7 @@ def test_segment_bytes_swapped_only_during_the_copy_fail(
     w, s, buf = start(policy)
     evil = b"\xee" * (SEG0[1] - SEG0[0])
     good = bytes(buf[SEG0[0] : SEG0[1]])
-    around_copy(monkeypatch, w, buf, index=0, before=write(SEG0[0], evil),
+    around_copy(w, buf, index=0, before=write(SEG0[0], evil),
                 after=write(SEG0[0], good))  # fmt: skip
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.result == R.TEE_ERROR_SECURITY, ans
@@ -390,11 +381,11 @@ def test_segment_bytes_swapped_only_during_the_copy_fail(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_segment_bytes_swapped_right_after_their_copy_have_no_effect(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     w, s, buf = start(policy)
     evil = b"\xee" * (SEG0[1] - SEG0[0])
-    around_copy(monkeypatch, w, buf, index=0, after=write(SEG0[0], evil))
+    around_copy(w, buf, index=0, after=write(SEG0[0], evil))
     ans = load(s, buf)  # type: ignore[arg-type]
     if policy == "optee":
         # W3: upstream validates the table at sh_offset in the caller buffer
@@ -408,10 +399,10 @@ def test_segment_bytes_swapped_right_after_their_copy_have_no_effect(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_next_segment_swapped_after_a_copy_fails(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     w, s, buf = start(policy)
-    around_copy(monkeypatch, w, buf, index=0, after=flip(SEG1[0]))
+    around_copy(w, buf, index=0, after=flip(SEG1[0]))
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.result == R.TEE_ERROR_SECURITY, ans
     failed_cleanly(policy, w, ans)
@@ -426,12 +417,12 @@ LAST_COPY = 1  # A has two segments
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_rsc_sh_addr_changed_at_the_end_of_the_load(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """W3: upstream reads the section headers again after the segments are
     loaded and reports the new sh_addr; strict found the table in its plan."""
     w, s, buf = start(policy)
-    around_copy(monkeypatch, w, buf, index=LAST_COPY,
+    around_copy(w, buf, index=LAST_COPY,
                 after=put(RSC_SHDR + 12, "<I", 0x10000000))  # fmt: skip
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.ok, ans
@@ -442,11 +433,11 @@ def test_rsc_sh_addr_changed_at_the_end_of_the_load(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_rsc_sh_size_zeroed_at_the_end_of_the_load(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """W3: sh_size 0 read late hides the table upstream (reported 0/0)."""
     w, s, buf = start(policy)
-    around_copy(monkeypatch, w, buf, index=LAST_COPY,
+    around_copy(w, buf, index=LAST_COPY,
                 after=put(RSC_SHDR + 20, "<I", 0))  # fmt: skip
     ans = load(s, buf)  # type: ignore[arg-type]
     assert ans.ok, ans
@@ -455,7 +446,7 @@ def test_rsc_sh_size_zeroed_at_the_end_of_the_load(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_section_table_moved_at_the_end_of_the_load(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """e_shoff pointed at a forged table whose .resource_table is elsewhere."""
     w, s, buf = start(policy)
@@ -469,7 +460,7 @@ def test_section_table_moved_at_the_end_of_the_load(
         write(forged_at, forged)(b)
         put(ELF_AT + 32, "<I", forged_at - ELF_AT)(b)
 
-    around_copy(monkeypatch, w, buf, index=LAST_COPY, after=mutate)
+    around_copy(w, buf, index=LAST_COPY, after=mutate)
     ans = load(s, buf)  # type: ignore[arg-type]
     check_writes(w)
     assert ans.ok, ans
@@ -480,13 +471,13 @@ def test_section_table_moved_at_the_end_of_the_load(
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_rsc_bytes_broken_in_the_buffer_after_the_copy(
-    policy: str, monkeypatch: pytest.MonkeyPatch
+    policy: str
 ) -> None:
     """W3: upstream validates the bytes at sh_offset in the caller buffer
     after they were loaded: a valid loaded table is refused because of the
     caller's copy. Strict validated before writing and keeps its answer."""
     w, s, buf = start(policy)
-    around_copy(monkeypatch, w, buf, index=0, after=put(RSC_AT, "<I", 2))
+    around_copy(w, buf, index=0, after=put(RSC_AT, "<I", 2))
     ans = load(s, buf)  # type: ignore[arg-type]
     if policy == "optee":
         assert ans.result == R.TEE_ERROR_BAD_FORMAT, ans
@@ -515,21 +506,19 @@ def test_signed_invalid_table_is_refused(policy: str) -> None:
 
 
 def test_optee_validates_table_bytes_from_the_buffer_not_from_memory(
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """W3 upstream: the signed (invalid) table is loaded, then a valid one is
     shown in the buffer for the late check: LOAD_FW succeeds."""
     w = world("optee")
     s = session(w)
     buf = bytearray(SIGNED_BAD)
-    around_copy(monkeypatch, w, buf, index=0, after=put(RSC_AT, "<I", 1))
+    around_copy(w, buf, index=0, after=put(RSC_AT, "<I", 1))
     ans = load(s, buf)
     assert ans.ok, ans
     assert struct.unpack("<I", w.memory.read_da(RSC_DA, 4))[0] == 2
 
 
 def test_strict_validates_the_table_that_is_loaded(
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Checklist 0.5: locate and validate the table from authenticated,
     loaded bytes. A valid table is shown while strict plans, the signed
@@ -537,7 +526,7 @@ def test_strict_validates_the_table_that_is_loaded(
     w = world("strict")
     s = session(w)
     buf = bytearray(SHOWN_GOOD)
-    after_method(monkeypatch, FirmwareLoad, "plan", buf, put(RSC_AT, "<I", 2))
+    after_plan(w, buf, put(RSC_AT, "<I", 2))
     ans = load(s, buf)
     assert not ans.ok, "strict accepted a table it never saw in loaded memory"
     assert ans.result == R.TEE_ERROR_SECURITY, ans  # the private copy is unsigned

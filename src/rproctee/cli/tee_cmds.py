@@ -90,12 +90,15 @@ def _open(world: SecureWorld, rproc_id: int) -> TeeSession | Answer:
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "result": answer.result.name,
         "code": int(answer.result),
         "reason": answer.reason,
         "origin": answer.origin.name,
     }
+    if answer.traceback:
+        out["traceback"] = answer.traceback
+    return out
 
 
 def _common(f: Any) -> Any:
@@ -237,6 +240,9 @@ def _print_load(report: dict[str, Any]) -> None:
     click.echo(f"LOAD_FW: {report['result']} ({report['code']:#010x})")
     if report["reason"]:
         click.echo(f"  reason: {report['reason']}")
+    if report.get("traceback"):
+        click.echo("  the TA died; traceback of the model:")
+        click.echo("    " + report["traceback"].rstrip().replace("\n", "\n    "))
     table = report["rsc_table"]
     if table is not None:
         click.echo(f"  resource table: pa {table['pa']:#x} size {table['size']:#x}")

@@ -149,12 +149,31 @@ class DeviceMemory:
 
     # -- writes (all recorded) ------------------------------------------------
 
-    def _writable(self, da: int, size: int) -> tuple[int, int]:
+    def is_writable(self, index: int) -> bool:
+        """Whether the loader may write region ``index``.
+
+        A region without ``w`` in its access letters (``access = "rx"`` in a
+        profile: code in ROM or flash the remote processor executes in
+        place) is never a load target: loads and fills aimed at it are
+        refused, and clean-up (PTA RELEASE, strict scrubbing) skips it,
+        since nothing can have been loaded there.
+        """
+        return "w" in self.regions[index].access
+
+    def require_writable(self, da: int, size: int) -> tuple[int, int]:
+        """Region index and offset of ``[da, da+size)``, if the loader may write it.
+
+        Raises
+        ------
+        AddressError
+            Outside every region, straddling, empty, or read-only.
+        """
         index = self.locate_da(da, size)
-        region = self.regions[index]
-        if "w" not in region.access:
+        if not self.is_writable(index):
             raise AddressError("device", da, size, "read-only")
-        return index, da - region.da
+        return index, da - self.regions[index].da
+
+    _writable = require_writable
 
     def _record(self, op: str, da: int, size: int) -> None:
         self.writes.append(WriteRecord(op, da, self.da_to_pa(da, size), size))

@@ -9,7 +9,15 @@ Modelled on OP-TEE's core, only as far as the remoteproc TA needs it:
   the instance (and its state) after the last session closes;
 * a TA panic (:class:`TaPanic`) kills the instance: the client sees
   ``TEE_ERROR_TARGET_DEAD``, every session of that instance is dead and the
-  TA's state is lost; its own sessions to PTAs are closed;
+  TA's state is lost; its own sessions to PTAs are closed.  Any other
+  exception escaping a TA (a defect of the model, or of a hostile input the
+  model did not foresee) is treated the same way, as a real TEE treats a TA
+  that aborts: the answer carries the traceback, and nothing but an
+  :class:`Answer` ever crosses the client API;
+* a TA instance handles one call at a time: the core marks it busy for the
+  duration of an entry point and other callers wait (``tee_ta_try_set_busy``
+  / ``tee_ta_clear_busy``), so concurrent sessions, or threads sharing one
+  session as a kernel driver does, see the answers of some serial order;
 * memrefs crossing a boundary are checked against the memory they describe:
   a memref larger than its buffer is refused (for a TA caller libutee then
   panics the TA, which is how W1's 4 GiB signature memref ends).
@@ -17,6 +25,8 @@ Modelled on OP-TEE's core, only as far as the remoteproc TA needs it:
 
 from __future__ import annotations
 
+import threading
+import traceback as traceback_mod
 import uuid as uuid_mod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +72,9 @@ class Answer:
     result: TeeResult
     origin: Origin = Origin.TRUSTED_APP
     reason: str = ""
+    #: For ``TARGET_DEAD`` caused by an unexpected exception in a TA or PTA:
+    #: the Python traceback, so a report can show where the model failed.
+    traceback: str = ""
 
     @property
     def ok(self) -> bool:
@@ -157,6 +170,8 @@ class _Instance:
     ta: TrustedApplication
     env: TaEnv
     sessions: set[int] = field(default_factory=set)
+    #: Held for the whole of one entry point: the instance is busy.
+    busy: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -177,6 +192,9 @@ class TeeCore:
         self._instances: dict[UUID, _Instance] = {}
         self._sessions: dict[int, _Session] = {}
         self._next_id = 1
+        # guards the registry, session table and instance table; never held
+        # while a TA runs (a TA calls back into the core for its PTA session)
+        self._lock = threading.RLock()
 
     # -- registry ---------------------------------------------------------
     def register_ta(
@@ -215,17 +233,21 @@ class TeeCore:
         if reg is None:
             reason = f"no trusted application with UUID {u}"
             return Answer(TeeResult.TEE_ERROR_ITEM_NOT_FOUND, Origin.TEE, reason), None
-        inst = self._instances.get(u)
-        if (
-            inst is not None
-            and inst.sessions
-            and not (reg.flags & TaFlags.MULTI_SESSION)
-        ):
-            reason = "TA is single-instance without MULTI_SESSION and has a session"
-            return Answer(TeeResult.TEE_ERROR_BUSY, Origin.TEE, reason), None
-        if inst is None:
-            inst = self._create_instance(reg)
-        return self._open_user(inst, ptypes, params, caller)
+        while True:
+            with self._lock:
+                inst = self._instances.get(u)
+                if inst is None:
+                    inst = self._create_instance(reg)
+            with inst.busy:
+                if self._instances.get(u) is not inst:
+                    continue  # it died while this caller waited: a new one
+                if inst.sessions and not (reg.flags & TaFlags.MULTI_SESSION):
+                    reason = (
+                        "TA is single-instance without MULTI_SESSION and has a "
+                        "session"
+                    )
+                    return Answer(TeeResult.TEE_ERROR_BUSY, Origin.TEE, reason), None
+                return self._open_user(inst, ptypes, params, caller)
 
     def _create_instance(self, reg: _Registration) -> _Instance:
         env = TaEnv(self, reg.uuid, TaHeap(reg.heap_size))
@@ -261,9 +283,10 @@ class TeeCore:
         return answer, self._new_session(_Session(u, ctx, None, caller))
 
     def _new_session(self, sess: _Session) -> int:
-        sid = self._next_id
-        self._next_id += 1
-        self._sessions[sid] = sess
+        with self._lock:
+            sid = self._next_id
+            self._next_id += 1
+            self._sessions[sid] = sess
         return sid
 
     def invoke(
@@ -274,10 +297,24 @@ class TeeCore:
         if sess is None:
             reason = f"no open session {sid}"
             return Answer(TeeResult.TEE_ERROR_BAD_PARAMETERS, Origin.TEE, reason)
+        inst = sess.instance
+        if inst is None:
+            return self._invoke(sess, self._ptas[sess.uuid], cmd, ptypes, params)
+        with inst.busy:
+            return self._invoke(sess, inst.ta, cmd, ptypes, params)
+
+    def _invoke(
+        self,
+        sess: _Session,
+        ta: TrustedApplication,
+        cmd: int,
+        ptypes: int,
+        params: Sequence[Param],
+    ) -> Answer:
+        # checked with the instance busy: it may have died while we waited
         if sess.dead:
             reason = "the TA instance behind this session panicked"
             return Answer(TeeResult.TEE_ERROR_TARGET_DEAD, Origin.TEE, reason)
-        ta = sess.instance.ta if sess.instance else self._ptas[sess.uuid]
 
         def entry(p: list[Param]) -> object:
             ta.invoke_command(sess.ctx, cmd, ptypes, p)
@@ -287,17 +324,26 @@ class TeeCore:
 
     def close_session(self, sid: int) -> None:
         """Close a session (a dead one is just forgotten)."""
-        sess = self._sessions.pop(sid, None)
+        with self._lock:
+            sess = self._sessions.pop(sid, None)
         if sess is None:
             return
         if sess.instance is None:
             self._ptas[sess.uuid].close_session(sess.ctx)
             return
         inst = sess.instance
-        inst.sessions.discard(sid)
-        if not sess.dead:
+        with inst.busy:
+            inst.sessions.discard(sid)
+            if not sess.dead:
+                self._close_entry(inst, sess)
+                self._maybe_destroy(inst)
+
+    def _close_entry(self, inst: _Instance, sess: _Session) -> None:
+        """TA_CloseSessionEntryPoint; an exception there kills the instance."""
+        try:
             inst.ta.close_session(sess.ctx)
-            self._maybe_destroy(inst)
+        except Exception:  # noqa: BLE001 - a TA fault must not reach the client
+            self._drop_instance(inst)
 
     def _maybe_destroy(self, inst: _Instance) -> None:
         keep = inst.reg.flags & TaFlags.INSTANCE_KEEP_ALIVE
@@ -305,10 +351,12 @@ class TeeCore:
             self._drop_instance(inst)
 
     def _drop_instance(self, inst: _Instance) -> None:
-        if self._instances.get(inst.reg.uuid) is inst:
-            del self._instances[inst.reg.uuid]
-        for sid in inst.sessions:
-            self._sessions[sid].dead = True
+        with self._lock:
+            if self._instances.get(inst.reg.uuid) is inst:
+                del self._instances[inst.reg.uuid]
+            for sid in inst.sessions:
+                if sid in self._sessions:
+                    self._sessions[sid].dead = True
         for sid in list(inst.env.own_sessions):
             self.close_session(sid)
         inst.env.own_sessions.clear()
@@ -337,8 +385,24 @@ class TeeCore:
             unmarshal(ptypes, params, callee)
             reason = exc.reason if isinstance(exc, TeeError) else str(exc)
             return Answer(result_for(exc), Origin.TRUSTED_APP, reason), None
+        except Exception as exc:  # noqa: BLE001 - nothing else crosses the API
+            return self._died(inst, exc), None
         unmarshal(ptypes, params, callee)
         return SUCCESS, ctx
+
+    def _died(self, inst: _Instance | None, exc: Exception) -> Answer:
+        """An unexpected exception in a TA (or PTA): the TA aborted.
+
+        OP-TEE answers ``TEE_ERROR_TARGET_DEAD`` when a TA dies and discards
+        the instance; the model does the same and keeps the traceback in the
+        answer so that a report can show what failed.
+        """
+        if inst is not None:
+            self._drop_instance(inst)
+        where = "TA" if inst is not None else "pseudo TA"
+        reason = f"{where} aborted: {type(exc).__name__}: {exc}"
+        trace = "".join(traceback_mod.format_exception(exc))
+        return Answer(TeeResult.TEE_ERROR_TARGET_DEAD, Origin.TEE, reason, trace)
 
 
 def marshal(ptypes: int, params: Sequence[Param]) -> list[Param]:

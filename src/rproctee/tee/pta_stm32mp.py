@@ -63,12 +63,19 @@ class PtaCommand(IntEnum):
     FIRMWARE_DA_TO_PA = 7
     #: [0] id; [1] memref key info; [2] memref digest; [3] memref signature.
     VERIFY_DIGEST = 8
-    #: [0] id. Zeroes every memory region of the processor.
+    #: [0] id. Zeroes every memory region of the processor (every writable
+    #: one: read-only regions of a profile are never loaded, so skipped).
     RELEASE = 9
     #: Model extension, strict platforms only (not upstream): [0] id;
     #: [1] memref out = ELF core of every region (Linux rproc_coredump
     #: layout); SHORT_BUFFER with the size needed when it does not fit.
     DUMP_MEMORY = 0x1000
+    #: Model extension, strict platforms only (not upstream): [0] id;
+    #: [1] a = device address; [2] a = size; [3] out a/b = PA low/high.
+    #: DA_TO_PA for a range the loader will write: also ACCESS_DENIED when
+    #: the range is in a read-only region, so the strict plan refuses such
+    #: an image before its first write.
+    DA_TO_PA_WRITABLE = 0x1001
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,10 @@ class Stm32mpRemoteprocPta:
             PtaCommand.VERIFY_DIGEST: self._verify_digest,
             PtaCommand.RELEASE: self._release,
             **(
-                {PtaCommand.DUMP_MEMORY: self._dump}
+                {
+                    PtaCommand.DUMP_MEMORY: self._dump,
+                    PtaCommand.DA_TO_PA_WRITABLE: self._da_to_pa_writable,
+                }
                 if self.policy is Policy.STRICT
                 else {}
             ),
@@ -216,6 +226,23 @@ class Stm32mpRemoteprocPta:
         except AddressError as exc:
             raise _fail(TeeResult.TEE_ERROR_ACCESS_DENIED, str(exc)) from exc
 
+    def _translate_writable(self, rproc_id: int, da: int, size: int) -> int:
+        """``_translate``, then refuse a read-only region (ACCESS_DENIED).
+
+        Upstream's stm32mp regions are all writable; a read-only region of a
+        profile is never a load target under either policy.
+        """
+        pa = self._translate(rproc_id, da, size)
+        try:
+            self.memory.require_writable(da, size)
+        except AddressError as exc:
+            name = self.memory.regions[self.memory.locate_da(da, size)].name
+            raise _fail(
+                TeeResult.TEE_ERROR_ACCESS_DENIED,
+                f"{exc}: region {name!r} may not be written by the loader",
+            ) from exc
+        return pa
+
     # -- commands -------------------------------------------------------------
     def _capabilities(self, ptypes: int, params: list[Param]) -> None:
         _check_types(PtaCommand.HW_CAPABILITIES, ptypes, param_types(VI, VO, VO))
@@ -235,7 +262,7 @@ class Stm32mpRemoteprocPta:
         self._require_off(cmd)
         loc = _value(params, 2)
         da = loc.b << 32 | loc.a
-        self._translate(_value(params, 0).a, da, src.length)
+        self._translate_writable(_value(params, 0).a, da, src.length)
         self._copy_and_check(da, src.view(), bytes(hash_ref.view()))
 
     def _copy_and_check(self, da: int, src: memoryview, expected: bytes) -> None:
@@ -261,7 +288,7 @@ class Stm32mpRemoteprocPta:
         # upstream computes the byte as `a && 0xFF` (W9): 0 or 1
         value = int(bool(raw)) if self.policy is Policy.OPTEE else raw & 0xFF
         self._require_off(cmd)
-        self._translate(_value(params, 0).a, da, size)
+        self._translate_writable(_value(params, 0).a, da, size)
         t0 = time.perf_counter()
         self.memory.fill(da, size, value, op="zero")
         self.timings.append(SegmentTiming("zero", da, size, time.perf_counter() - t0))
@@ -295,6 +322,14 @@ class Stm32mpRemoteprocPta:
                 f"size b = {size.b:#x})",
             )
         pa = self._translate(_value(params, 0).a, addr.a, size.a)
+        out = _value(params, 3)
+        out.a, out.b = pa & 0xFFFFFFFF, pa >> 32
+
+    def _da_to_pa_writable(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.DA_TO_PA_WRITABLE
+        _check_types(cmd, ptypes, param_types(VI, VI, VI, VO))
+        addr, size = _value(params, 1), _value(params, 2)
+        pa = self._translate_writable(_value(params, 0).a, addr.a, size.a)
         out = _value(params, 3)
         out.a, out.b = pa & 0xFFFFFFFF, pa >> 32
 
@@ -369,8 +404,11 @@ class Stm32mpRemoteprocPta:
         _check_types(PtaCommand.RELEASE, ptypes, PT_ID_ONLY)
         self._require_off(PtaCommand.RELEASE)
         self._known_id(_value(params, 0).a, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        # upstream zeroes every region (all writable on stm32mp); a read-only
+        # region cannot hold anything the loader wrote, so it is skipped
         for index in range(len(self.memory.regions)):
-            self.memory.scrub_region(index)
+            if self.memory.is_writable(index):
+                self.memory.scrub_region(index)
 
     def _dump(self, ptypes: int, params: list[Param]) -> None:
         _check_types(PtaCommand.DUMP_MEMORY, ptypes, param_types(VI, MO))

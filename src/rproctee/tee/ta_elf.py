@@ -137,8 +137,14 @@ def in_image(addr: int, fw: int, size: int) -> bool:
     return fw <= addr < fw + size
 
 
-def phdr_table_start(r: SharedReader, base: int, size: int) -> tuple[Ehdr, int]:
+def phdr_table_start(
+    r: SharedReader, base: int, size: int, e: Ehdr | None = None
+) -> tuple[Ehdr, int]:
     """Spec 2.6 preamble: image bound and phdr table placement.
+
+    Upstream reads the ELF header from the shared buffer again here; the
+    strict plan passes the header it already read (``e``), so that the caller
+    cannot show one header to the checks and another to the loader.
 
     Returns
     -------
@@ -151,7 +157,7 @@ def phdr_table_start(r: SharedReader, base: int, size: int) -> tuple[Ehdr, int]:
             TeeResult.TEE_ERROR_BAD_PARAMETERS,
             f"image size {size:#x} at {fw:#x} is empty or wraps the address space",
         )
-    e = read_ehdr(r, base)
+    e = read_ehdr(r, base) if e is None else e
     phdr = (fw + e.e_phoff) & U32
     if phdr % 4 or not in_image(phdr, fw, size):
         raise _fmt(f"e_phoff = {e.e_phoff:#x}: table misaligned or outside the image")
@@ -203,6 +209,14 @@ def section_names(
         memref offset of the section-header table, of the name table, and the
         name table size.
     """
+    shdrs = check_shdr_table(r, base, size, e)
+    names = _shdr(r, shdrs + e.e_shstrndx * SHDR_SIZE)
+    str_off, str_size = check_name_table(names, size)
+    return shdrs, base + str_off, str_size
+
+
+def check_shdr_table(r: SharedReader, base: int, size: int, e: Ehdr) -> int:
+    """The section-header table lies in the image, aligned; the memref offset."""
     fw = r.addr + base
     if fw + size > U32 + 1 or fw + e.e_shoff > U32 + 1:
         raise TeeError(
@@ -215,12 +229,19 @@ def section_names(
             f"section headers: e_shoff {e.e_shoff:#x}, e_shnum {e.e_shnum}, "
             f"e_shstrndx {e.e_shstrndx}: misaligned, outside the image or bad index"
         )
-    _n, _a, str_off, str_size, _ = _shdr(r, base + e.e_shoff + e.e_shstrndx * 40)
+    return base + e.e_shoff
+
+
+def check_name_table(
+    shdr: tuple[int, int, int, int, int], size: int
+) -> tuple[int, int]:
+    """The name table's (offset, size) from its section header, in the image."""
+    _n, _a, str_off, str_size, _ = shdr
     if str_off >= size or str_off + str_size > size:
         raise _fmt(
             f"section-name table [{str_off:#x}, +{str_size:#x}) outside the image"
         )
-    return base + e.e_shoff, base + str_off, str_size
+    return str_off, str_size
 
 
 def name_matches(r: SharedReader, names: int, names_size: int, sh_name: int) -> bool:
@@ -277,10 +298,57 @@ def find_rsc_table(
     return found
 
 
+def find_rsc_section_strict(
+    r: SharedReader, base: int, size: int, e: Ehdr
+) -> RscSection:
+    """Strict: the one ``.resource_table`` section, every header read once.
+
+    The section-header table and the name table are copied out of the shared
+    buffer once, and every decision is taken on those private copies (no
+    double fetch, checklist 5.6); the ELF header is the one the plan already
+    read. Only the section's placement is checked here: the table's bytes are
+    validated later, from a private copy proven to be the signed bytes.
+
+    Raises
+    ------
+    TeeError
+        NO_DATA when there is no table, BAD_FORMAT, BAD_PARAMETERS or
+        CORRUPT_OBJECT as spec 2.7 says (with strict's extra refusals).
+    """
+    at = check_shdr_table(r, base, size, e)
+    private = SharedReader(memoryview(r.read(at, e.e_shnum * SHDR_SIZE)), r.addr + at)
+    str_off, str_size = check_name_table(
+        _shdr(private, e.e_shstrndx * SHDR_SIZE), size
+    )
+    names = SharedReader(memoryview(r.read(base + str_off, str_size)), 0)
+    found: RscSection | None = None
+    for i in range(e.e_shnum):
+        sh_name, sh_addr, sh_offset, sh_size, _ = _shdr(private, i * SHDR_SIZE)
+        if sh_name >= str_size:
+            raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")
+        if not _exact_name(names, 0, str_size, sh_name):
+            continue
+        if found is not None:
+            raise _fmt(f"sections {found.index} and {i} are both .resource_table")
+        found = RscSection(sh_addr, sh_offset, sh_size, i)
+        check_rsc_placement(r, base, size, found, strict=True)
+    if found is None:
+        raise TeeError(TeeResult.TEE_ERROR_NO_DATA, "no .resource_table section")
+    return found
+
+
 def check_rsc_table(
     r: SharedReader, base: int, size: int, s: RscSection, *, strict: bool
 ) -> None:
     """Checks on the table bytes at ``sh_offset`` in the image (spec 2.7)."""
+    check_rsc_placement(r, base, size, s, strict=strict)
+    check_rsc_header(r, base, s, strict=strict)
+
+
+def check_rsc_placement(
+    r: SharedReader, base: int, size: int, s: RscSection, *, strict: bool
+) -> None:
+    """Where the section puts the table: non-empty, in the image, aligned."""
     if s.sh_size == 0:
         if strict:
             raise _fmt(f"section {s.index} .resource_table: sh_size = 0 hides it")
@@ -297,6 +365,12 @@ def check_rsc_table(
             TeeResult.TEE_ERROR_CORRUPT_OBJECT,
             f".resource_table at offset {s.sh_offset:#x} is not 4-byte aligned",
         )
+
+
+def check_rsc_header(
+    r: SharedReader, base: int, s: RscSection, *, strict: bool
+) -> None:
+    """The table's header (and, under strict, its offsets), read from ``r``."""
     ver, num, res0, res1 = struct.unpack(
         "<4I", r.read(base + s.sh_offset, RSC_HDR_SIZE)
     )

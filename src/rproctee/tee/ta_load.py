@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rproctee.elf import Phdr
 from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
@@ -104,6 +104,14 @@ class FirmwareLoad:
         self.first_entry: dict[int, int] = {}
         self.report: LoadReport = LoadReport(ctx.rproc_id)
         self.wrote = False
+        self.copies = 0
+
+    def phase(self, name: str, **info: Any) -> None:
+        """Tell the TA's ``on_phase`` hook where the load is (module docs)."""
+        hook = self.ta.on_phase
+        if hook is not None:
+            hook(name, {"rproc_id": self.ctx.rproc_id, "policy": self.ta.policy.value,
+                        **info})  # fmt: skip
 
     # -- driver -----------------------------------------------------------
     def run(self) -> None:
@@ -114,6 +122,7 @@ class FirmwareLoad:
             ("header", self.save_header),
             ("signature", self.verify_signature),
         ]
+        marks = {"header": "header_copied", "signature": "authenticated"}
         steps += (
             [("plan", self.plan), ("load", self.execute)]
             if self.strict
@@ -122,8 +131,16 @@ class FirmwareLoad:
         try:
             for name, step in steps:
                 self._timed(name, step)
+                if name in marks:
+                    self.phase(marks[name])
         except TeeError as exc:
             self.report.result, self.report.reason = exc.result, exc.reason
+            raise
+        except Exception:
+            # the TA is about to die (the core answers TARGET_DEAD); under
+            # strict it wipes what it wrote first, so no bytes stay behind
+            if self.strict and self.wrote:
+                self.scrub(TeeError(TeeResult.TEE_ERROR_TARGET_DEAD, "TA fault"))
             raise
         finally:
             for token in self.tokens:
@@ -277,6 +294,7 @@ class FirmwareLoad:
     def load_elf(self) -> None:
         """Upstream ``remoteproc_load_elf``: check, load, find the table."""
         check_ehdr(self.r, self.img_off, self.hdr[4])
+        self.phase("ehdr_checked", image=0)
         self.get_hash_table()
         num = self.num_img()
         self.ctx.rsc_pa = self.ctx.rsc_size = 0
@@ -285,7 +303,8 @@ class FirmwareLoad:
             self.img_type(num, i)
             size = self.img_size(num, i)
             base = self.img_off + _s32(offset)
-            self.load_image(base, size)
+            self.load_image(i, base, size)
+            self.phase("rsc_lookup_before", image=i)
             self.store_rsc(self.rsc_table(base, size))
             offset = (offset + size) & U32
 
@@ -341,7 +360,7 @@ class FirmwareLoad:
             raise _bad(f"IMGSIZE TLV length {len(raw)}, expected 4 x {num}")
         return int.from_bytes(raw[4 * i : 4 * i + 4], "little")
 
-    def load_image(self, base: int, size: int) -> None:
+    def load_image(self, image: int, base: int, size: int) -> None:
         """Spec 2.6 for one image: every PT_LOAD, in program-header order."""
         _ehdr, table = phdr_table_start(self.r, base, size)
         i = -1
@@ -354,7 +373,15 @@ class FirmwareLoad:
                 continue
             check_segment_range(i, ph, size)
             digest = self.segment_hash(base + ph.p_offset, ph)
+            self.phdr_checked(image, i, ph)
             self.load_segment(base + ph.p_offset, ph, digest)
+
+    def phdr_checked(self, image: int, index: int, ph: Phdr) -> None:
+        """The ``phdr_checked`` phase of one program header."""
+        self.phase(
+            "phdr_checked", image=image, index=index, p_paddr=ph.p_paddr,
+            p_filesz=ph.p_filesz, p_memsz=ph.p_memsz,
+        )  # fmt: skip
 
     def segment_hash(self, src: int, ph: Phdr) -> bytes:
         """First hash entry with this p_paddr, checked (``get_segment_hash``).
@@ -397,10 +424,18 @@ class FirmwareLoad:
                 Value(ph.p_paddr, 0, VI),
                 Memref(digest, kind=MI, addr=0x100000),
             ]
+            info = {"copy": self.copies, "da": ph.p_paddr, "size": ph.p_filesz,
+                    "src": src}  # fmt: skip
+            self.copies += 1
+            self.phase("segment_copy_before", **info)
             self.wrote = True
-            self.ta.pta(
-                PtaCommand.LOAD_SEGMENT_SHA256, param_types(VI, MI, VI, MI), params
-            )
+            try:
+                self.ta.pta(
+                    PtaCommand.LOAD_SEGMENT_SHA256, param_types(VI, MI, VI, MI), params
+                )
+            finally:
+                # whatever the platform answered: the caller's buffer was read
+                self.phase("segment_copy_after", **info)
         if ph.p_filesz < ph.p_memsz:
             fill: list[Param] = [
                 self._id(),
@@ -421,14 +456,19 @@ class FirmwareLoad:
             raise
         return self.translate_rsc(s.sh_addr, s.sh_size), s.sh_size
 
-    def da_to_pa(self, da: int, size: int, what: str = "resource table") -> int:
-        """PTA DA_TO_PA for ``what``; any failure is ACCESS_DENIED."""
+    def da_to_pa(
+        self, da: int, size: int, what: str = "resource table", *, write: bool = False
+    ) -> int:
+        """PTA DA_TO_PA for ``what``; any failure is ACCESS_DENIED.
+
+        ``write=True`` (strict plan only) asks the platform for a range the
+        loader will write, which a read-only region also refuses.
+        """
         out = Value(kind=VO)
         params: list[Param] = [self._id(), Value(da, 0, VI), Value(size, 0, VI), out]
+        cmd = PtaCommand.DA_TO_PA_WRITABLE if write else PtaCommand.FIRMWARE_DA_TO_PA
         try:
-            self.ta.pta(
-                PtaCommand.FIRMWARE_DA_TO_PA, param_types(VI, VI, VI, VO), params
-            )
+            self.ta.pta(cmd, param_types(VI, VI, VI, VO), params)
         except TeeError as exc:
             raise _err(
                 TeeResult.TEE_ERROR_ACCESS_DENIED,
@@ -470,15 +510,23 @@ class FirmwareLoad:
         try:
             for seg in self.strict_plan.segments:
                 self.load_segment(seg.src, seg.phdr, seg.digest)
-        except TeeError:
+        except TeeError as exc:
             if self.wrote:
-                self.scrub()
+                self.scrub(exc)
             raise
         self.ctx.rsc_pa, self.ctx.rsc_size = self.strict_plan.rsc
 
-    def scrub(self) -> None:
-        """PTA RELEASE: zero every region of the processor (recorded as scrub)."""
-        self.ta.pta(PtaCommand.RELEASE, param_types(VI), [self._id()])
+    def scrub(self, first: TeeError) -> None:
+        """PTA RELEASE: zero every writable region (recorded as scrub).
+
+        The caller reports ``first``, the error that stopped the load; a
+        failing clean-up is added to its reason, never put in its place.
+        """
+        try:
+            self.ta.pta(PtaCommand.RELEASE, param_types(VI), [self._id()])
+        except TeeError as exc:
+            first.reason += f" (clean-up failed too: {exc.reason})"
+            return
         self.report.scrubbed = True
 
 

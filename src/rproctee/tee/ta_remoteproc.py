@@ -7,6 +7,37 @@ processor's context, then switches on the context state (spec 2.3-2.4,
 The TA reaches the platform only through the TEE internal client API
 (:class:`~rproctee.tee.core.TaEnv`): one session to the PTA, opened by the
 first client session with the same parameters, closed with the last one.
+
+Phase hook
+----------
+LOAD_FW reads the caller's shared buffer in place, so a concurrent
+normal-world thread can change it at any moment. To let tests (and users
+studying TOCTOU) act at the moments that matter, the TA calls
+``on_phase(name, info)`` (see :data:`PHASES`) at these points, in this order:
+
+``header_copied``
+    the header, TLVs and signature were copied to the TA's heap;
+``authenticated``
+    the signature over header + TLVs verified;
+``ehdr_checked``
+    an image's ELF header passed its checks (``image``);
+``phdr_checked``
+    a PT_LOAD program header passed its checks and has its signed hash
+    (``image``, ``index``, ``p_paddr``, ``p_filesz``, ``p_memsz``); under
+    ``strict`` this happens in the plan, before any write;
+``segment_copy_before`` / ``segment_copy_after``
+    around the PTA copy of one segment's file bytes (``copy``: the count of
+    copies so far in this load, ``da``, ``size``, ``src``: memref offset);
+    ``segment_copy_after`` comes whatever the platform answered (a segment
+    whose hash did not match has been read, and wiped, by then);
+``rsc_lookup_before``
+    before the ``.resource_table`` section of an image is looked for
+    (``image``).
+
+Every ``info`` also has ``rproc_id`` and ``policy``. The hook may change the
+caller's own buffer (that is what it is for); anything it raises other than a
+:class:`~rproctee.tee.results.TeeError` kills the TA instance as any TA fault
+does (``TEE_ERROR_TARGET_DEAD``).
 """
 
 from __future__ import annotations
@@ -14,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from rproctee.tee.core import UUID, TaEnv, TaFlags
 from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
@@ -28,6 +60,18 @@ TA_FLAGS = TaFlags.SINGLE_INSTANCE | TaFlags.INSTANCE_KEEP_ALIVE | TaFlags.DEVIC
 DEFAULT_HEAP_SIZE = 4096
 #: sizeof(struct remoteproc_context) on the 32-bit TA.
 CONTEXT_SIZE = 64
+
+#: The phases LOAD_FW reports to ``on_phase``, in the order they happen.
+PHASES = (
+    "header_copied",
+    "authenticated",
+    "ehdr_checked",
+    "phdr_checked",
+    "segment_copy_before",
+    "segment_copy_after",
+    "rsc_lookup_before",
+)
+PhaseHook = Callable[[str, dict[str, Any]], None]
 
 VI, VO = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT
 MI, MO = ParamType.MEMREF_INPUT, ParamType.MEMREF_OUTPUT
@@ -117,11 +161,20 @@ class RemoteprocTa:
         Heap and internal client API given by the core.
     policy : Policy
         ``optee`` (upstream answers) or ``strict``.
+    on_phase : callable, optional
+        ``on_phase(name, info)``, called at each phase of LOAD_FW (module
+        docstring); None: no hook.
     """
 
-    def __init__(self, env: TaEnv, policy: Policy = Policy.STRICT) -> None:
+    def __init__(
+        self,
+        env: TaEnv,
+        policy: Policy = Policy.STRICT,
+        on_phase: PhaseHook | None = None,
+    ) -> None:
         self.env = env
         self.policy = policy
+        self.on_phase = on_phase
         self.contexts: dict[int, RprocContext] = {}
         self.session_refcount = 0
         self.pta_session: int | None = None

@@ -27,13 +27,14 @@ from rproctee.tee.params import ParamType
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
     PT_LOAD,
+    Ehdr,
     RscSection,
     SharedReader,
     check_ehdr,
     check_ehdr_strict,
     check_rsc_table,
     check_segment_range,
-    find_rsc_table,
+    find_rsc_section_strict,
     phdr_table_start,
     read_phdr,
 )
@@ -67,7 +68,9 @@ class StrictPlan:
     def build(self) -> None:
         """Check all images, segments, regions and the resource table."""
         ld = self.load
-        check_ehdr_strict(check_ehdr(ld.r, ld.img_off, ld.hdr[4]))
+        first = check_ehdr(ld.r, ld.img_off, ld.hdr[4])
+        check_ehdr_strict(first)
+        ld.phase("ehdr_checked", image=0)
         ld.get_hash_table()
         self._hash_type()
         num = ld.num_img()
@@ -78,7 +81,7 @@ class StrictPlan:
         offset = 0
         for i, size in enumerate(sizes):
             base = ld.img_off + _s32(offset)
-            self._image(i, base, size)
+            self._image(i, base, size, first if i == 0 else None)
             offset = (offset + size) & U32
         self._left_over()
         self._overlaps()
@@ -106,18 +109,22 @@ class StrictPlan:
             )
         return sizes
 
-    def _image(self, i: int, base: int, size: int) -> None:
+    def _image(self, i: int, base: int, size: int, ehdr: Ehdr | None) -> None:
+        """One image; its ELF header is read once (``ehdr``: already read)."""
         ld = self.load
-        if i:
-            check_ehdr_strict(check_ehdr(ld.r, base, size))
-        ehdr, table = phdr_table_start(ld.r, base, size)
+        if ehdr is None:
+            ehdr = check_ehdr(ld.r, base, size)
+            check_ehdr_strict(ehdr)
+            ld.phase("ehdr_checked", image=i)
+        ehdr, table = phdr_table_start(ld.r, base, size, ehdr)
         phdrs = [read_phdr(ld.r, base, size, table, j) for j in range(ehdr.e_phnum)]
         mine: list[Segment] = []
         for j, ph in enumerate(phdrs):
             if ph.p_type == PT_LOAD:
                 mine.append(self._segment(i, j, base, size, ph))
         self.segments += mine
-        self._rsc(i, base, size, mine)
+        ld.phase("rsc_lookup_before", image=i)
+        self._rsc(i, base, size, ehdr, mine)
 
     def _segment(self, i: int, j: int, base: int, size: int, ph: Phdr) -> Segment:
         check_segment_range(j, ph, size)
@@ -133,6 +140,7 @@ class StrictPlan:
                 f"image {i} program header {j}: p_paddr {ph.p_paddr:#x} + "
                 f"p_memsz {ph.p_memsz:#x} wraps 32 bits"
             )
+        self.load.phdr_checked(i, j, ph)
         return Segment(i, j, ph, base + ph.p_offset, digest)
 
     def _ordered(self, i: int, j: int, ph: Phdr) -> None:
@@ -161,13 +169,15 @@ class StrictPlan:
             )
 
     def _overlaps(self) -> None:
+        # sort on the addresses only: two equal spans must not fall through
+        # to comparing the Segment objects (they do not order)
         spans = sorted(
-            (s.phdr.p_paddr, s.phdr.p_paddr + s.phdr.p_memsz, s)
-            for s in self.segments
-            if s.phdr.p_memsz
+            (s for s in self.segments if s.phdr.p_memsz),
+            key=lambda s: (s.phdr.p_paddr, s.phdr.p_paddr + s.phdr.p_memsz),
         )
-        for (_a0, a1, a), (b0, _b1, b) in zip(spans, spans[1:], strict=False):
-            if b0 < a1:
+        for a, b in zip(spans, spans[1:], strict=False):
+            b0 = b.phdr.p_paddr
+            if b0 < a.phdr.p_paddr + a.phdr.p_memsz:
                 raise _fmt(
                     f"segments image {a.image} phdr {a.index} and image {b.image} "
                     f"phdr {b.index} overlap at da {b0:#x}"
@@ -187,11 +197,13 @@ class StrictPlan:
             self.rsc = (pa, self.rsc[1])
 
     def _translate(self, da: int, size: int, what: str) -> None:
-        self.load.da_to_pa(da, size, what)
+        self.load.da_to_pa(da, size, what, write=True)
 
-    def _rsc(self, i: int, base: int, size: int, mine: list[Segment]) -> None:
+    def _rsc(
+        self, i: int, base: int, size: int, ehdr: Ehdr, mine: list[Segment]
+    ) -> None:
         try:
-            s = find_rsc_table(self.load.r, base, size, strict=True)
+            s = find_rsc_section_strict(self.load.r, base, size, ehdr)
         except TeeError as exc:
             if exc.result == TeeResult.TEE_ERROR_NO_DATA:
                 return

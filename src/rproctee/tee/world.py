@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from rproctee.platform.board import PlatformSpec
 from rproctee.platform.memory import DeviceMemory
@@ -19,6 +20,7 @@ from rproctee.tee.ta_remoteproc import (
     DEFAULT_HEAP_SIZE,
     TA_FLAGS,
     TA_UUID,
+    PhaseHook,
     RemoteprocTa,
 )
 
@@ -32,6 +34,9 @@ class SecureWorld:
     memory: DeviceMemory
     policy: Policy
     platform: PlatformSpec
+    #: ``on_phase(name, info)`` given to every TA instance (see
+    #: :mod:`rproctee.tee.ta_remoteproc`); may be set or changed at any time.
+    on_phase: PhaseHook | None = None
 
     def ta(self) -> RemoteprocTa | None:
         """The live remoteproc TA instance (None before the first session)."""
@@ -47,6 +52,7 @@ def build_secure_world(
     accept_ecdsa: bool | None = None,
     heap_size: int = DEFAULT_HEAP_SIZE,
     backing_dir: str | os.PathLike[str] | None = None,
+    on_phase: PhaseHook | None = None,
 ) -> SecureWorld:
     """Build the secure world of one platform instance.
 
@@ -64,6 +70,8 @@ def build_secure_world(
         TA heap (``CFG_REMOTEPROC_TA_HEAP_SIZE``).
     backing_dir : path, optional
         Back the memories with ``np.memmap`` files there.
+    on_phase : callable, optional
+        LOAD_FW phase hook (``SecureWorld.on_phase``; can be set later).
 
     Returns
     -------
@@ -83,9 +91,15 @@ def build_secure_world(
     )
     core = TeeCore()
     core.register_pta(PTA_RPROC_UUID, pta)
+    world = SecureWorld(core, pta, memory, pol, platform, on_phase)
+
+    def hook(name: str, info: dict[str, Any]) -> None:
+        # read at call time: the world's hook may be set after the TA exists
+        if world.on_phase is not None:
+            world.on_phase(name, info)
 
     def factory(env: TaEnv) -> TrustedApplication:
-        return RemoteprocTa(env, pol)
+        return RemoteprocTa(env, pol, hook)
 
     core.register_ta(TA_UUID, factory, TA_FLAGS, heap_size)
-    return SecureWorld(core, pta, memory, pol, platform)
+    return world
