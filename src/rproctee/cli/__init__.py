@@ -9,7 +9,7 @@ import click
 from rproctee import __version__
 
 #: Command modules; each exposes ``register(group)``.
-COMMAND_MODULES = ("demo", "image_cmds", "platform_cmds", "tee_cmds")
+COMMAND_MODULES = ("demo", "image_cmds", "platform_cmds", "tee_cmds", "qcom_cmds")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,260 @@
+"""``rproctee mdt``: inspect, verify, split and join Qualcomm MDT/MBN images.
+
+Exit status (see ``rproctee.cli.exitcodes``): 0 success, 2 usage error,
+3 I/O error (file or ``.bNN`` missing, output unwritable), 4 malformed
+image, 5 certificate chain or signature not valid, 6 segment hash mismatch.
+Results go to stdout (JSON with ``--json``, carrying ``schema_version``);
+errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from rproctee.cli import exitcodes
+from rproctee.cli.output import emit_json
+
+if TYPE_CHECKING:
+    from rproctee.qcom.format import MdtImage
+    from rproctee.qcom.verify import VerifyReport
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_PATH = click.Path(dir_okay=False, path_type=Path)
+_KIND = {0: "header", 1: "hash"}
+
+
+def register(group: click.Group) -> None:
+    """Add the ``mdt`` group to ``group``."""
+    group.add_command(mdt_group)
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(status)
+
+
+def _map_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :mod:`rproctee.qcom` errors into documented exit statuses."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from rproctee.qcom import errors
+
+        table: tuple[tuple[type[BaseException], int], ...] = (
+            (errors.MdtFileError, exitcodes.IO_ERROR),
+            (errors.MdtFormatError, exitcodes.MALFORMED_IMAGE),
+            (errors.MdtSignatureError, exitcodes.BAD_SIGNATURE),
+            (errors.MdtHashMismatchError, exitcodes.HASH_MISMATCH),
+            (OSError, exitcodes.IO_ERROR),
+        )
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            for kind, code in table:
+                if isinstance(exc, kind):
+                    _fail(_describe(exc), code)
+            raise
+
+    return wrapper
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
+def _root(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        root = bytes.fromhex(value)
+    except ValueError:
+        root = b""
+    if len(root) != 32:
+        raise click.BadParameter(f"{value!r} is not 64 hex digits (a SHA-256)")
+    return root
+
+
+@click.group("mdt")
+def mdt_group() -> None:
+    """Qualcomm MDT/MBN firmware: info, verify, split, join.
+
+    FILE is a single .mbn/.mdt, or the .mdt of a split set whose
+    NAME.b00, NAME.b01, ... files sit beside it.
+    """
+
+
+@mdt_group.command("info")
+@click.argument("file", type=_PATH)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_map_errors
+def info_cmd(file: Path, as_json: bool) -> None:
+    """Program headers, hash segment (MBN version, algorithm) and certificates."""
+    from rproctee.qcom import certs, open_image
+
+    image = open_image(file)
+    chains = {
+        a.name: [i.to_dict() for i in certs.describe_chain(a.cert_chain)]
+        for a in image.hash_segment.authorities()
+    }
+    if as_json:
+        emit_json({**image.to_dict(), "certificates": chains})
+        return
+    _print_image(image)
+    for name, chain in chains.items():
+        click.echo(f"{name} certificate chain ({len(chain)}):")
+        for cert in chain:
+            click.echo(f"  {cert['subject']}  [{cert['key_type']}]")
+            click.echo(f"      issuer {cert['issuer']}")
+
+
+def _print_image(image: MdtImage) -> None:
+    hdr, seg = image.header, image.hash_segment
+    layout = "split (.mdt + .bNN)" if image.split else "single file"
+    click.echo(
+        f"{image.name}: ELF32, e_machine {hdr.e_machine}, entry "
+        f"{hdr.e_entry:#x}, {hdr.e_phnum} program headers, {layout}"
+    )
+    click.echo(f"relocatable: {'yes' if image.relocatable else 'no'}")
+    click.echo(
+        f"{'#':>3} {'kind':<7}{'p_offset':>11}{'p_paddr':>12}{'p_filesz':>11}"
+        f"{'p_memsz':>11}{'p_flags':>12}  source"
+    )
+    for i, ph in enumerate(image.phdrs):
+        kind = _KIND.get(i, "load") if i != image.hash_index else "hash"
+        if i not in (0, image.hash_index) and not _loadable(image, i):
+            kind = "-"
+        click.echo(
+            f"{i:>3} {kind:<7}{ph.p_offset:>#11x}{ph.p_paddr:>#12x}"
+            f"{ph.p_filesz:>#11x}{ph.p_memsz:>#11x}{ph.p_flags:>#12x}  "
+            f"{image.sources.get(i, '-')}"
+        )
+    click.echo(
+        f"hash segment: MBN v{seg.version}, {seg.algorithm}, "
+        f"{len(seg.hashes)} digests, {seg.header_size}-byte header"
+    )
+    for name, value in seg.fields.items():
+        click.echo(f"  {name:<28}{value:#x}")
+
+
+def _loadable(image: MdtImage, index: int) -> bool:
+    from rproctee.qcom.format import is_loadable
+
+    return is_loadable(image.phdrs[index])
+
+
+@mdt_group.command("verify")
+@click.argument("file", type=_PATH)
+@click.option(
+    "--root",
+    default=None,
+    metavar="SHA256",
+    help="SHA-256 (hex) of the root certificate every chain must end in.",
+)
+@click.option(
+    "--hashes-only",
+    is_flag=True,
+    help="Check segment hashes only (vendor images: their signature "
+    "scheme is not the test scheme this tool verifies).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@_map_errors
+def verify_cmd(file: Path, root: str | None, hashes_only: bool, as_json: bool) -> None:
+    """Every segment hash against the table, then each certificate chain and
+    signature (rproctee's test signature scheme, not Qualcomm's).
+
+    Exit status: 0 all pass; 4 malformed; 5 chain or signature not valid;
+    6 a segment hash mismatch.
+    """
+    from rproctee.qcom import open_image, require_valid, verify_image
+
+    trusted = _root(root)
+    image = open_image(file)
+    report = verify_image(image, trusted, hashes_only=hashes_only)
+    if as_json:
+        emit_json({"file": str(file), **report.to_dict()})
+    else:
+        _print_report(image, report)
+    require_valid(report, hashes_only=hashes_only)
+
+
+def _print_report(image: MdtImage, report: VerifyReport) -> None:
+    algo = image.hash_segment.algorithm
+    for seg in report.segments:
+        click.echo(f"segment {seg.index:>2}: {seg.status} ({algo})")
+    for auth in report.authorities:
+        subject = auth.chain[0].subject if auth.chain else "?"
+        text = auth.status if auth.reason is None else f"{auth.status}: {auth.reason}"
+        click.echo(f"{auth.authority} signature by {subject}: {text}")
+        click.echo(f"  scheme: {auth.scheme}")
+    if not report.authorities:
+        click.echo("signature: none checked")
+
+
+@mdt_group.command("split")
+@click.argument("file", type=_PATH)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for NAME.mdt and NAME.bNN (created if needed).",
+)
+@click.option("--name", default=None, help="NAME.mdt to write (default: FILE's stem).")
+@click.option(
+    "--lossy",
+    is_flag=True,
+    help="Split even if bytes outside every segment would be lost.",
+)
+@_map_errors
+def split_cmd(file: Path, out_dir: Path, name: str | None, lossy: bool) -> None:
+    """Split a single-file image into NAME.mdt + NAME.bNN (byte-exact on join)."""
+    from rproctee.qcom import split_image
+
+    mdt_name = name or f"{file.stem}.mdt"
+    files = split_image(file.read_bytes(), mdt_name, lossy=lossy)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fname, data in files.items():
+        _write(out_dir / fname, data)
+    click.echo(f"wrote {len(files)} files to {out_dir}: {', '.join(files)}")
+
+
+@mdt_group.command("join")
+@click.argument("mdt", type=_PATH)
+@click.option("--out", required=True, type=_PATH, help="Single-file image to write.")
+@_map_errors
+def join_cmd(mdt: Path, out: Path) -> None:
+    """Join NAME.mdt and the NAME.bNN beside it into one file."""
+    from rproctee.qcom import directory_fetch, join_image
+
+    data = join_image(mdt.read_bytes(), mdt.name, directory_fetch(mdt.parent))
+    _write(out, data)
+    click.echo(f"wrote {out} ({len(data)} bytes)")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically: a temporary file in the same folder, renamed."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["register"]
