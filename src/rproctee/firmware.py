@@ -61,7 +61,8 @@ def cortex_m_segments(code_kib: int = 64, seed: int = 7) -> tuple[list[Segment],
     """
     rng = np.random.default_rng(seed)
     vectors = struct.pack("<16I", 0x10040000, 0x401, *([0x403] * 14))
-    rsc = resource_table(0x10000000, (0x10040000, 0x10041000))
+    # the trace buffer is a static array in .bss (zeroed by the load)
+    rsc = resource_table(0x10000100, (0x10040000, 0x10041000))
     rsc_offset = 0x200
     boot = _pad(vectors, rsc_offset) + rsc
     boot = _pad(boot, 0x1000)

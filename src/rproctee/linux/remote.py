@@ -8,10 +8,10 @@ registered handler (``rproc_report_crash``, as the stm32 watchdog IRQ does).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
+from rproctee.errors import AddressError
 from rproctee.linux.firmware_hook import (
     Crash,
     DefaultFirmware,
@@ -19,44 +19,38 @@ from rproctee.linux.firmware_hook import (
     RunningFirmware,
 )
 from rproctee.platform.memory import DeviceMemory
-
-#: Offset of ``status`` inside a vdev entry (4-byte type + 20-byte body head).
-VDEV_STATUS_OFFSET = 4 + 20
+from rproctee.rsctable import ResourceTable, RscTableError, parse_resource_table
 
 
-def _parse_table(raw: bytes) -> Any:
-    """The one validating parser, :func:`rproctee.rsctable.parse_resource_table`."""
-    rsctable = importlib.import_module("rproctee.rsctable")
-    return rsctable.parse_resource_table(raw)
-
-
-def _entries(raw: bytes, kind: str) -> list[Any]:
+def _table(raw: bytes) -> ResourceTable | None:
+    """The firmware's own table as it now reads (None if it does not parse)."""
     try:
-        table = _parse_table(raw)
-    except Exception:  # noqa: BLE001 - a firmware with a broken table just idles
-        return []
-    return [e for e in table.entries if type(e).__name__ == kind]
+        return parse_resource_table(raw, has_iommu=False)
+    except RscTableError:
+        return None  # a firmware whose table was broken just idles
 
 
 def mark_vdevs_ready(ctx: FirmwareContext, raw: bytes, bit: int) -> None:
     """Set ``bit`` in the status byte of every vdev of the loaded table."""
-    assert ctx.rsc_da is not None
-    for vdev in _entries(raw, "VdevRsc"):
-        where = ctx.rsc_da + vdev.offset + VDEV_STATUS_OFFSET
-        status = ctx.memory.read_da(where, 1)[0] | bit
-        ctx.memory.copy_in(where, bytes([status]))
+    table = _table(raw)
+    if table is None or ctx.rsc_da is None:
+        return
+    for vdev in table.vdevs():
+        where = ctx.rsc_da + vdev.status_offset
+        ctx.memory.copy_in(where, bytes([(vdev.status | bit) & 0xFF]))
 
 
 def write_trace_line(ctx: FirmwareContext, raw: bytes, line: str) -> None:
     """Append ``line`` after what trace buffer 0 holds (NUL-terminated)."""
-    traces = _entries(raw, "TraceRsc")
-    if not traces:
+    table = _table(raw)
+    traces = table.traces() if table is not None else ()
+    if not traces or not traces[0].len:
         return
     da, size = traces[0].da, traces[0].len
     try:
         held = ctx.memory.read_da(da, size)
-    except Exception:  # noqa: BLE001 - trace buffer outside memory: nothing to log
-        return
+    except AddressError:
+        return  # trace buffer outside the device memories: nothing to log
     used = held.find(b"\0")
     used = size if used < 0 else used
     data = line.encode()[: max(size - used - 1, 0)] + b"\0"
@@ -85,7 +79,7 @@ class RemoteProcessor:
         self.rsc: tuple[int, int] | None = None
         self.on_crash: Callable[[Crash], None] | None = None
         self.on_kick: Callable[[int], None] | None = None
-        self.on_event: Callable[[str, dict[str, Any]], None] | None = None
+        self.on_event: Callable[[str, dict[str, Any]], object] | None = None
 
     def context(self) -> FirmwareContext:
         """The firmware's view: memory, resource table, doorbell, boot count."""

@@ -1,0 +1,190 @@
+"""The plain Linux ELF ops (unsigned firmware, no TEE) over the rproc core.
+
+Thin adapters from ``struct rproc_ops`` slots to the pure functions of
+:mod:`rproctee.linux.elf_loader` (``remoteproc_elf_loader.c``), with
+``rproc_da_to_va`` over the rproc's carveouts as the translation callback:
+
+* :func:`install_elf_defaults` is the ELF half of ``rproc_alloc_ops`` (the
+  five defaults when a driver has no ``load``; ``parse_fw`` fails without a
+  table, as ``rproc_elf_load_rsc_table`` does);
+* :func:`stm32_elf_ops` is ``st_rproc_ops`` of ``stm32_rproc.c``:
+  ``prepare`` registers the memory-region carveouts, ``parse_fw`` is
+  ``stm32_rproc_parse_fw`` (no table: a warning, the boot goes on),
+  ``start``/``stop`` release or hold the core's reset.
+
+Segment copies land in device memory through the same kernels as the secure
+world's and are recorded as device writes made by Linux.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from typing import TYPE_CHECKING, Any
+
+from rproctee.linux.carveouts import register_platform_carveouts
+from rproctee.linux.coredump import ELFCLASS32, EM_NONE
+from rproctee.linux.errors import RprocErrno
+from rproctee.linux.ops import DeviceTable, Firmware, RprocOps
+from rproctee.platform.memory import RegionSpec, WriteRecord
+
+if TYPE_CHECKING:
+    from rproctee.linux.core import Rproc
+    from rproctee.linux.elf_loader import LinuxElfError, ParseFwPolicy
+
+
+def _errno(exc: LinuxElfError) -> RprocErrno:
+    code = getattr(errno_mod, exc.errno, errno_mod.EINVAL)
+    return RprocErrno(code, str(exc))
+
+
+def _va(rproc: Rproc, da: int, length: int) -> Any:
+    """``rproc_da_to_va``: driver op first, else the carveout walk."""
+    if rproc.ops.da_to_va is not None:
+        return rproc.ops.da_to_va(rproc, da, length)
+    hit = rproc.da_to_va(da, length)
+    if hit is None:
+        return None
+    mem, off = hit
+    return mem.va[off : off + length]
+
+
+def elf_sanity_check(rproc: Rproc, fw: Firmware) -> None:
+    """``rproc_elf_sanity_check``."""
+    from rproctee.linux.elf_loader import LinuxElfError, rproc_elf_sanity_check
+
+    try:
+        rproc_elf_sanity_check(fw.data)
+    except LinuxElfError as exc:
+        raise _errno(exc) from exc
+
+
+def elf_get_boot_addr(rproc: Rproc, fw: Firmware) -> int:
+    """``rproc_elf_get_boot_addr``."""
+    from rproctee.linux.elf_loader import rproc_elf_get_boot_addr
+
+    return rproc_elf_get_boot_addr(fw.data)
+
+
+def _parse_fw(rproc: Rproc, fw: Firmware, policy: ParseFwPolicy) -> None:
+    from rproctee.linux.elf_loader import LinuxElfError, parse_fw
+
+    try:
+        result = parse_fw(fw.data, policy)
+    except LinuxElfError as exc:
+        raise _errno(exc) from exc
+    for line in result.log:
+        rproc.log_msg("warn", line)
+    if result.table is not None:
+        rproc.set_cached_table(result.table)
+
+
+def elf_load_rsc_table(rproc: Rproc, fw: Firmware) -> None:
+    """``rproc_elf_load_rsc_table`` as ``parse_fw``: no table is ``-EINVAL``."""
+    from rproctee.linux.elf_loader import ParseFwPolicy
+
+    _parse_fw(rproc, fw, ParseFwPolicy.DEFAULT)
+
+
+def stm32_parse_fw(rproc: Rproc, fw: Firmware) -> None:
+    """``stm32_rproc_parse_fw``: warn and go on without a table."""
+    from rproctee.linux.elf_loader import ParseFwPolicy
+
+    _parse_fw(rproc, fw, ParseFwPolicy.STM32)
+
+
+def elf_load_segments(rproc: Rproc, fw: Firmware) -> None:
+    """``rproc_elf_load_segments`` into the carveouts; writes are recorded."""
+    from rproctee.linux.elf_loader import LinuxElfError, rproc_elf_load_segments
+
+    memory = rproc.memory
+
+    def on_write(op: str, da: int, size: int) -> None:
+        if memory is not None:
+            hit = rproc.da_to_va(da, size)
+            pa = hit[0].dma + hit[1] if hit else da
+            memory.writes.append(WriteRecord(op, da, pa, size))
+
+    try:
+        rproc_elf_load_segments(fw.data, lambda da, n: _va(rproc, da, n),
+                                on_write=on_write)  # fmt: skip
+    except LinuxElfError as exc:
+        raise _errno(exc) from exc
+
+
+def elf_find_loaded_rsc_table(rproc: Rproc, fw: Firmware) -> DeviceTable | None:
+    """``rproc_elf_find_loaded_rsc_table``: the section's ``sh_addr`` mapped."""
+    from rproctee.linux.elf_loader import (
+        LinuxElfError,
+        find_table,
+        rproc_elf_find_loaded_rsc_table,
+    )
+
+    try:
+        va = rproc_elf_find_loaded_rsc_table(fw.data, lambda da, n: _va(rproc, da, n))
+        section = find_table(fw.data) if va is not None else None
+    except LinuxElfError as exc:
+        raise _errno(exc) from exc
+    if section is None:
+        return None
+    hit = rproc.da_to_va(section.sh_addr, section.sh_size)
+    pa = hit[0].dma + hit[1] if hit else section.sh_addr
+    return DeviceTable(section.sh_addr, pa, section.sh_size)
+
+
+def install_elf_defaults(ops: RprocOps) -> None:
+    """The ELF defaults of ``rproc_alloc_ops`` (overwriting those slots)."""
+    ops.load = elf_load_segments
+    ops.parse_fw = elf_load_rsc_table
+    ops.find_loaded_rsc_table = elf_find_loaded_rsc_table
+    ops.sanity_check = elf_sanity_check
+    ops.get_boot_addr = elf_get_boot_addr
+
+
+def stm32_prepare_for(specs: tuple[RegionSpec, ...]) -> Any:
+    """``stm32_rproc_prepare`` over the platform's Linux carveouts."""
+
+    def prepare(rproc: Rproc) -> None:
+        register_platform_carveouts(rproc, specs)
+
+    prepare.__name__ = "stm32_rproc_prepare"
+    return prepare
+
+
+def stm32_start(rproc: Rproc) -> None:
+    """``stm32_rproc_start``: release the core's hold-boot (no TEE)."""
+    if rproc.remote is not None:
+        with rproc.log.acting("remote"):
+            rproc.remote.power_on()
+
+
+def stm32_stop(rproc: Rproc) -> None:
+    """``stm32_rproc_stop``: hold the core in reset."""
+    if rproc.remote is not None:
+        with rproc.log.acting("remote"):
+            rproc.remote.power_off()
+
+
+def stm32_kick(rproc: Rproc, vqid: int) -> None:
+    """``stm32_rproc_kick``: ring the mailbox of virtqueue ``vqid``."""
+    rproc.log.add("linux", "log", "kick", level="debug", vqid=vqid)
+
+
+def stm32_elf_ops(specs: tuple[RegionSpec, ...]) -> RprocOps:
+    """``st_rproc_ops`` (plain ELF firmware, no TEE)."""
+    return RprocOps(
+        prepare=stm32_prepare_for(specs),
+        start=stm32_start,
+        stop=stm32_stop,
+        kick=stm32_kick,
+        parse_fw=stm32_parse_fw,
+        find_loaded_rsc_table=elf_find_loaded_rsc_table,
+        sanity_check=elf_sanity_check,
+        load=elf_load_segments,
+        get_boot_addr=elf_get_boot_addr,
+        lane="linux",
+    )
+
+
+def stm32_elf_info(rproc: Rproc) -> None:
+    """``rproc_coredump_set_elf_info(rproc, ELFCLASS32, EM_NONE)`` (probe)."""
+    rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)
