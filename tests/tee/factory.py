@@ -37,7 +37,12 @@ DK2 = (
     RegionSpec("ipc_shmem", 0x10048000, 0x10048000, 0x8000),
 )
 
-RSC_TABLE = struct.pack("<4I", 1, 1, 0, 0) + struct.pack("<I", 20) + bytes(12)
+#: A 32-byte table the kernel accepts: one vendor entry (type 128, 8 bytes of
+#: body) that a driver without ``handle_rsc`` skips.
+RSC_TABLE = (
+    struct.pack("<4I", 1, 1, 0, 0) + struct.pack("<I", 20) + struct.pack("<I", 128)
+    + bytes(8)
+)  # fmt: skip
 
 
 @dataclass
@@ -69,14 +74,15 @@ def make_elf(
     machine: int = 40,
     ei_data: int = 1,
     e_type: int = 2,
+    table: bytes = RSC_TABLE,
 ) -> Elf:
-    """ELF32 LE with ``segs``; a resource table appended to segment ``rsc_in``."""
+    """ELF32 LE with ``segs``; ``table`` appended to segment ``rsc_in``."""
     segs = [Seg(s.paddr, s.data, s.memsz, s.p_type, s.vaddr) for s in segs]
     rsc_at = None
     if rsc_in is not None:
         s = segs[rsc_in]
         rsc_at = (len(s.data) + 3) & ~3
-        s.data = s.data.ljust(rsc_at, b"\0") + RSC_TABLE
+        s.data = s.data.ljust(rsc_at, b"\0") + table
         if s.memsz is not None:
             s.memsz = max(s.memsz, len(s.data))
     out = bytearray(max(0x100, (52 + 32 * len(segs) + 15) & ~15))
@@ -102,7 +108,7 @@ def make_elf(
                 3,
                 segs[i].paddr + rsc_at,
                 offs[i] + rsc_at,
-                len(RSC_TABLE),
+                len(table),
                 0,
                 0,
                 4,

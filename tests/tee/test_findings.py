@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 
 import pytest
@@ -18,7 +19,17 @@ from rproctee.tee import TA_UUID, TeeContext, TeeResult, ta_elf
 from rproctee.tee.params import value_in
 from rproctee.tee.ta_remoteproc import TaCommand
 
-from .factory import DK2, Seg, default_elf, load, make_elf, session, signed_image, world
+from .factory import (
+    DK2,
+    Seg,
+    default_elf,
+    default_tlvs,
+    load,
+    make_elf,
+    session,
+    signed_image,
+    world,
+)
 from .fuzz_helpers import check_signed_content, check_writes, memory_is_zero
 
 R = TeeResult
@@ -235,3 +246,56 @@ def test_a_waiting_open_session_gets_a_new_instance_after_a_death() -> None:
     w.on_phase = None
     second = ctx.open_session(TA_UUID, [value_in(0)])  # first is dead, not busy
     assert load(second, signed_image([bytes(default_elf().raw)])).ok
+
+
+# -- strict gaps: inconsistent resource tables, PKEYINFO -------------------------
+
+
+def _vdev_table(num_of_vrings: int, config_len: int, tail: bytes = b"") -> bytes:
+    vdev = struct.pack("<5I2B2x", 7, 0, 0, 0, config_len, 0, num_of_vrings)
+    return struct.pack("<4II", 1, 1, 0, 0, 20) + struct.pack("<I", 3) + vdev + tail
+
+
+INCONSISTENT_TABLES = {
+    # a vdev declaring two vrings the table does not hold
+    "vdev-vrings-past-table": _vdev_table(2, 0),
+    # config_len so large that vrings + config wrap 32 bits
+    "vdev-config-len-wraps": _vdev_table(1, 0xFFFFFFF0, bytes(20)),
+    # an entry offset pointing into the header
+    "entry-offset-in-header": struct.pack("<4II", 1, 1, 0, 0, 8) + bytes(12),
+    # a carveout whose reserved word is not zero
+    "carveout-reserved": struct.pack("<4II", 1, 1, 0, 0, 20)
+    + struct.pack("<I5I", 0, 0x10000000, 0x10000000, 0x1000, 0, 1)
+    + b"cma".ljust(32, b"\0"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INCONSISTENT_TABLES))
+@pytest.mark.parametrize("policy", POLICIES)
+def test_inconsistent_resource_table(policy: str, name: str) -> None:
+    elf = make_elf(
+        [Seg(0x0, bytes(range(64)) * 2), Seg(0x10000000, b"\x11" * 8, 0x208)],
+        table=INCONSISTENT_TABLES[name],
+    )
+    w = world(policy)
+    ans = load(session(w), signed_image([bytes(elf.raw)]))
+    if policy == "optee":
+        assert ans.ok, ans  # upstream checks only the header and offsets
+    else:
+        assert ans.result == R.TEE_ERROR_BAD_FORMAT, ans
+        assert "resource table" in ans.reason
+        assert not w.memory.writes
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_pkeyinfo_on_a_platform_that_ignores_it(policy: str) -> None:
+    elf = bytes(default_elf().raw)
+    tlvs = default_tlvs([elf]) + [(0x11, b"key-id:42")]  # PKEYINFO
+    w = world(policy)
+    ans = load(session(w), signed_image([elf], tlvs=tlvs))
+    if policy == "optee":
+        assert ans.ok, ans  # upstream: the bytes reach the PTA, which ignores them
+    else:
+        assert ans.result == R.TEE_ERROR_BAD_PARAMETERS, ans
+        assert "PKEYINFO" in ans.reason
+        assert not w.memory.writes

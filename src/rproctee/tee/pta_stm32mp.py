@@ -339,6 +339,7 @@ class Stm32mpRemoteprocPta:
         self._known_id(_value(params, 0).a)
         self._require_off(cmd)
         algo = self._key_info_algo(_memref(params, 1))
+        self._no_ignored_key_info(_memref(params, 1))
         digest = bytes(_memref(params, 2).view())
         signature = bytes(_memref(params, 3).view())
         if algo == TEE_ALG_RSASSA_PKCS1_V1_5_SHA256:
@@ -350,6 +351,23 @@ class Stm32mpRemoteprocPta:
                 TeeResult.TEE_ERROR_NOT_SUPPORTED,
                 f"PTA {cmd.name}: algorithm {algo:#010x} not supported by this "
                 "platform (stm32mp verifies RSA PKCS#1 v1.5 SHA-256 only)",
+            )
+
+    def _no_ignored_key_info(self, info: Memref) -> None:
+        """Strict: refuse key-selection data this platform would ignore.
+
+        The stm32mp PTA verifies with its one built-in key and never looks at
+        the PKEYINFO bytes; upstream accepts them silently, so an image whose
+        signer meant another key is verified with this one. Under ``strict``
+        such data must not reach a platform that ignores it.
+        """
+        # BAD_PARAMETERS, as strict's other refusals of TLV content
+        if self.policy is Policy.STRICT and info.length > 8:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_PARAMETERS,
+                f"PTA VERIFY_DIGEST: PKEYINFO of {info.length - 8} bytes, but this "
+                "platform does not select keys by key info (it verifies with its "
+                "one built-in key)",
             )
 
     def _key_info_algo(self, info: Memref) -> int:

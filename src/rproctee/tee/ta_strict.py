@@ -13,7 +13,11 @@ upstream rejects too) and adds, each with its own reason:
 * the resource table lies in the file-backed part of a loaded segment of its
   image and ``sh_addr`` is where those bytes are loaded;
 * the table is validated from a private copy proven to be the signed bytes
-  (not from the shared buffer, which may change before the copy).
+  (not from the shared buffer, which may change before the copy), entries
+  included, by the one parser the normal world uses
+  (:func:`rproctee.rsctable.parse_resource_table`): a table Linux would
+  refuse (a vdev declaring vrings past the table, a ``config_len`` that wraps,
+  entry offsets inside the header...) is refused at LOAD_FW.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hmac
 from typing import TYPE_CHECKING
 
 from rproctee.elf import Phdr
+from rproctee.rsctable import RscTableError, parse_resource_table
 from rproctee.tee.params import ParamType
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
@@ -236,6 +241,7 @@ class StrictPlan:
             private, 0, s.sh_size, RscSection(s.sh_addr, 0, s.sh_size, s.index),
             strict=True,
         )  # fmt: skip
+        _check_entries(table)
         end = seg.src + ph.p_filesz
         h = hashlib.sha256(ld.r.read(seg.src, at - seg.src))
         h.update(table)
@@ -263,3 +269,11 @@ class StrictPlan:
             f"image {i} .resource_table [sh_offset {s.sh_offset:#x}, "
             f"+{s.sh_size:#x}) is not inside the file bytes of a PT_LOAD"
         )
+
+
+def _check_entries(table: bytes) -> None:
+    """Every entry as Linux's resource walk checks it; refusal: BAD_FORMAT."""
+    try:
+        parse_resource_table(table)
+    except RscTableError as exc:
+        raise _fmt(f"resource table: {exc} (Linux would refuse to boot)") from exc
