@@ -704,7 +704,15 @@ class Rproc:
             self.crash_cnt += 1
             self.log_msg("err", f"handling crash #{self.crash_cnt} in {self.name}")
         if not self.recovery_disabled:
+            self.recover_logged()
+
+    def recover_logged(self) -> None:
+        """Callers that ignore ``rproc_trigger_recovery``'s result (the crash
+        worker, the sysfs and debugfs ``recovery`` files): log it only."""
+        try:
             self.trigger_recovery()
+        except RprocErrno as exc:
+            self.log_msg("err", f"recovery of {self.name} failed: {exc.ret}")
 
     def trigger_recovery(self) -> None:
         """``rproc_trigger_recovery``: a no-op unless CRASHED."""
