@@ -126,7 +126,15 @@ def signed_segs(segs: list[Seg], table: bytes = TABLE, rsc_in: int | None = 0
 
 def with_table(table: bytes) -> Callable[[], bytes]:
     """The default segments, validly signed, with another resource table."""
-    return signed_segs(default_segs(), table)
+
+    def elf() -> bytearray:
+        built = make_elf_with_table(default_segs(), table)
+        raw, sh = built.raw, built.rsc_shdr or 0
+        at, size = struct.unpack_from("<2I", raw, sh + 16)
+        assert raw[at : at + size] == table  # the table is the one asked for
+        return raw
+
+    return signed(elf)
 
 
 def tlvs(change: Callable[[list[tuple[int, bytes]]], None]) -> Callable[[], bytes]:

@@ -13,10 +13,8 @@ an image that is already rejected.
 from __future__ import annotations
 
 import struct
-from unittest import mock
 
 from rproctee.platform.memory import RegionSpec
-from tee import factory
 from tee.factory import DK2, Elf, Seg, make_elf, signed_image
 from tee.fuzz_helpers import Base
 
@@ -76,13 +74,8 @@ TABLE = resource_table(
 def make_elf_with_table(
     segs: list[Seg], table: bytes = TABLE, *, rsc_in: int | None = 0, **kw: object
 ) -> Elf:
-    """:func:`tee.factory.make_elf` with ``table`` as the resource table.
-
-    The factory appends its module-level table; it is swapped for the call
-    (the builder takes no table argument).
-    """
-    with mock.patch.object(factory, "RSC_TABLE", table):
-        return make_elf(segs, rsc_in=rsc_in, **kw)  # type: ignore[arg-type]
+    """:func:`tee.factory.make_elf` with ``table`` as the resource table."""
+    return make_elf(segs, rsc_in=rsc_in, table=table, **kw)  # type: ignore[arg-type]
 
 
 def default_segs() -> list[Seg]:

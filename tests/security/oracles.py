@@ -301,11 +301,13 @@ def check_bounds(run: Run, seconds: float = TIME_BOUND_S,
     assert run.peak < memory, f"LOAD_FW peaked at {run.peak / 2**20:.1f} MiB"
 
 
-def check_run(run: Run, *, recover: bool = True) -> Run:
+def check_run(
+    run: Run, *, recover: bool = True, seconds: float = TIME_BOUND_S
+) -> Run:
     """Every invariant on one LOAD_FW (see the module docstring)."""
     check_answer(run)
     check_writes_bounded(run)
-    check_bounds(run)
+    check_bounds(run, seconds)
     if run.answer.ok:
         if run.policy == "strict":
             check_exact_content(run.world, run.image)
