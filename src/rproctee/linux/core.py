@@ -178,17 +178,20 @@ class Rproc:
     def _call(self, name: str, *args: Any) -> Any:
         """Call op ``name`` (present) with the event log around it."""
         fn = getattr(self.ops, name)
-        self.log.add("linux", "op", name, lane=self.ops.lane)
+        # which lane of a sequence diagram runs it: the TEE client driver for
+        # the remoteproc_tee functions, the rproc driver/core otherwise
+        lane = "tee" if getattr(fn, "__module__", "").endswith("tee_ops") else "linux"
+        self.log.add("linux", "op", name, lane=lane, fn=getattr(fn, "__name__", name))
         t0 = time.perf_counter()
         try:
             result = fn(self, *args)
         except RprocErrno as exc:
             ms = (time.perf_counter() - t0) * 1e3
             self.log.add("linux", "op_ret", name, ret=f"-{exc.name}",
-                         lane=self.ops.lane, ms=ms, error=exc.message)  # fmt: skip
+                         lane=lane, ms=ms, error=exc.message)  # fmt: skip
             raise
         ms = (time.perf_counter() - t0) * 1e3
-        self.log.add("linux", "op_ret", name, ret="0", lane=self.ops.lane, ms=ms)
+        self.log.add("linux", "op_ret", name, ret="0", lane=lane, ms=ms)
         return result
 
     def _has(self, name: str) -> bool:

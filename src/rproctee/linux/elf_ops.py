@@ -181,7 +181,6 @@ def stm32_elf_ops(specs: tuple[RegionSpec, ...]) -> RprocOps:
         sanity_check=elf_sanity_check,
         load=elf_load_segments,
         get_boot_addr=elf_get_boot_addr,
-        lane="linux",
     )
 
 

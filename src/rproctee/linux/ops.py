@@ -69,9 +69,6 @@ class RprocOps:
     coredump : callable(rproc) or None (the core installs ``rproc_coredump``)
     release_fw : callable(rproc) or None (TEE series v15..v22)
     load_fw : callable(rproc, fw) or None (TEE series v15 only)
-    lane : str
-        Where the ops run, for sequence diagrams: ``"tee"`` (the TEE client
-        driver) or ``"linux"`` (in the rproc driver itself).
     """
 
     prepare: RprocFn | None = None
@@ -95,12 +92,7 @@ class RprocOps:
     coredump: RprocFn | None = None
     release_fw: RprocFn | None = None
     load_fw: FwFn | None = None
-    lane: str = "linux"
 
     def present(self) -> list[str]:
         """Names of the ops that are set, in struct order."""
-        return [
-            f.name
-            for f in fields(self)
-            if f.name != "lane" and getattr(self, f.name) is not None
-        ]
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]

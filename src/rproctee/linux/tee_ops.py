@@ -343,7 +343,6 @@ def stm32_tee_ops(
         find_loaded_rsc_table=rproc_tee_find_loaded_rsc_table,
         release_fw=rproc_tee_release_fw,
         coredump=rproc_tee_coredump if tee_coredump else None,
-        lane="tee",
     )
     if series == "v15":
         ops.load_fw = rproc_tee_load_fw
