@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from rproctee.cli import main
 
-from .factory import VECTORS
+from .factory import VECTORS, Seg, make_elf, signed_image
 
 KEY = str(VECTORS / "keys" / "rsa2048_pub.pem")
 V01 = str(VECTORS / "signed" / "v01_rsa2048_fw1.sig")
@@ -21,8 +21,12 @@ def test_load_json_success() -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["result"] == "TEE_SUCCESS" and doc["code"] == 0
-    assert doc["rsc_table"] == {"pa": 0x38000038, "size": 0x44}
+    table = doc["rsc_table"]
+    assert (table["pa"], table["size"], table["da"]) == (0x38000038, 0x44, 0x38)
+    assert [e["type_name"] for e in table["decoded"]["entries"]] == ["trace"]
+    assert table["decoded"]["entries"][0]["name"] == "cm4_log"
     assert [w["op"] for w in doc["writes"]] == ["copy", "copy", "zero"]
+    assert [w["region"] for w in doc["writes"]] == ["retram", "mcuram2", "mcuram2"]
     assert any(p["phase"] == "LOAD_FW" for p in doc["timings"])
 
 
@@ -65,3 +69,33 @@ def test_strict_coredump_is_an_elf_core() -> None:
     step = json.loads(res.stdout)["steps"][1]
     assert step["result"] == "TEE_SUCCESS"
     assert step["coredump_size"] > 0x90000
+
+
+def test_load_text_shows_the_table_regions_and_phases() -> None:
+    args = ["load", V01, *BASE[:-1]]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "    [0x14] trace da 0x10000000 len 0x100 name cm4_log" in out
+    assert "(retram)" in out and "(mcuram2)" in out
+    lines = out.splitlines()
+    at = lines.index(next(x for x in lines if x.strip().startswith("LOAD_FW ")))
+    assert lines[at + 1].startswith("      ")  # sub-phases indented under it
+    assert any(x.strip().startswith("total") for x in lines)
+
+
+def test_optee_table_that_is_not_in_memory_is_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """W3: optee takes the table's place from unsigned section headers; one
+    moved onto zero-filled memory is reported, not decoded as garbage."""
+    elf = make_elf([Seg(0x0, bytes(range(64)) * 2), Seg(0x10000000, b"\x11" * 8, 0x208)])
+    raw = bytearray(elf.raw)
+    assert elf.rsc_shdr is not None
+    raw[elf.rsc_shdr + 12 : elf.rsc_shdr + 16] = (0x10000100).to_bytes(4, "little")
+    image = tmp_path / "fw.sig"
+    image.write_bytes(signed_image([bytes(raw)], signed_elves=[bytes(elf.raw)]))
+    res = CliRunner().invoke(main, ["load", str(image), *BASE, "--policy", "optee"])
+    assert res.exit_code == 0, res.output
+    table = json.loads(res.stdout)["rsc_table"]
+    assert "decoded" not in table and "not a valid table" in table["warning"]
+    strict = CliRunner().invoke(main, ["load", str(image), *BASE])
+    assert json.loads(strict.stdout)["result"] == "TEE_ERROR_BAD_FORMAT"

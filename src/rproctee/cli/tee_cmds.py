@@ -225,15 +225,54 @@ def _load_report(
         **_answer_dict(answer),
         "policy": world.policy.value,
         "platform": world.platform.name,
-        "rsc_table": table,
+        "rsc_table": _with_decoded_table(world, table),
         "writes": [
-            {"op": w.op, "da": w.da, "pa": w.pa, "len": w.len}
+            {"op": w.op, "da": w.da, "pa": w.pa, "len": w.len,
+             "region": _region_name(world, w.da, w.len)}
             for w in world.memory.writes
-        ],
+        ],  # fmt: skip
         "timings": phases,
         "segments": segments,
         "heap_peak": ta.last_load.heap_peak if ta and ta.last_load else None,
     }
+
+
+def _region_name(world: SecureWorld, da: int, size: int) -> str:
+    """The region a recorded write landed in (every write is inside one)."""
+    return world.memory.regions[world.memory.locate_da(da, size)].name
+
+
+def _with_decoded_table(
+    world: SecureWorld, table: dict[str, int] | None
+) -> dict[str, Any] | None:
+    """The GET_RSC_TABLE answer plus the table decoded from device memory.
+
+    The bytes are read where the TA says the table is, as Linux reads them,
+    and validated with the one resource-table parser. Under ``optee`` the TA
+    takes the table's place from unsigned section headers, so what is in
+    memory there may not be a table at all: that is a ``warning``.
+    """
+    if table is None:
+        return None
+    out: dict[str, Any] = dict(table)
+    if not table["size"]:
+        out["warning"] = "the firmware has no resource table"
+        return out
+    from rproctee.rsctable import RscTableError, parse_resource_table
+
+    try:
+        da = world.memory.pa_to_da(table["pa"], table["size"])
+        out["da"] = da
+        out["decoded"] = parse_resource_table(
+            world.memory.view_da(da, table["size"])
+        ).to_dict()
+    except RprocError as exc:
+        kind = "not a valid table" if isinstance(exc, RscTableError) else "unreadable"
+        out["warning"] = (
+            f"the bytes at pa {table['pa']:#x} (+{table['size']:#x}) are {kind} "
+            f"in device memory: {exc}"
+        )
+    return out
 
 
 def _print_load(report: dict[str, Any]) -> None:
@@ -243,15 +282,67 @@ def _print_load(report: dict[str, Any]) -> None:
     if report.get("traceback"):
         click.echo("  the TA died; traceback of the model:")
         click.echo("    " + report["traceback"].rstrip().replace("\n", "\n    "))
-    table = report["rsc_table"]
-    if table is not None:
-        click.echo(f"  resource table: pa {table['pa']:#x} size {table['size']:#x}")
+    _print_rsc_table(report["rsc_table"])
+    if report["writes"]:
+        click.echo("  device writes:")
     for w in report["writes"]:
         click.echo(
-            f"  {w['op']:<5} da {w['da']:#010x} pa {w['pa']:#010x} len {w['len']:#x}"
+            f"    {w['op']:<5} da {w['da']:#010x} pa {w['pa']:#010x} "
+            f"len {w['len']:#x}  ({w['region']})"
         )
-    for p in report["timings"]:
-        click.echo(f"  {p['phase']:<24} {p['seconds'] * 1e3:9.3f} ms")
+    _print_timings(report["timings"])
+
+
+def _print_rsc_table(table: dict[str, Any] | None) -> None:
+    if table is None:
+        return
+    click.echo(f"  resource table: pa {table['pa']:#x} size {table['size']:#x}")
+    if "warning" in table:
+        click.echo(f"    warning: {table['warning']}")
+        return
+    decoded = table["decoded"]
+    click.echo(f"    ver {decoded['ver']}, {decoded['num']} entries")
+    for entry in decoded["entries"]:
+        click.echo(f"    {_entry_text(entry)}")
+    for line in decoded["warnings"]:
+        click.echo(f"    warning: {line}")
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    """One decoded entry on one line, addresses in hex."""
+    head = f"[{entry['offset']:#x}] {entry['type_name']}"
+    if entry["type_name"] == "vdev":
+        rings = ", ".join(
+            f"vring da {v['da']:#x} num {v['num']} align {v['align']:#x}"
+            for v in entry["vrings"]
+        )
+        return (
+            f"{head} id {entry['id']} notifyid {entry['notifyid']} status "
+            f"{entry['status']:#x} config_len {entry['config_len']}: {rings}"
+        )
+    fields = [
+        f"{k} {v:#x}" if k in ("da", "pa", "len") else f"{k} {v}"
+        for k, v in entry.items()
+        if k in ("da", "pa", "len", "flags", "name")
+    ]
+    return f"{head} " + " ".join(fields) if fields else head
+
+
+def _print_timings(phases: list[dict[str, Any]]) -> None:
+    """Top-level phases, their sub-phases indented, and totals that add up."""
+    click.echo("  timings:")
+    top = [p for p in phases if "." not in p["phase"]]
+    for p in top:
+        click.echo(f"    {p['phase']:<28} {p['seconds'] * 1e3:9.3f} ms")
+        subs = [q for q in phases if q["phase"].startswith(p["phase"] + ".")]
+        for q in subs:
+            name = q["phase"].split(".", 1)[1]
+            click.echo(f"      {name:<26} {q['seconds'] * 1e3:9.3f} ms")
+        if subs:
+            rest = p["seconds"] - sum(q["seconds"] for q in subs)
+            click.echo(f"      {'(TA entry and exit)':<26} {rest * 1e3:9.3f} ms")
+    total = sum(p["seconds"] for p in top)
+    click.echo(f"    {'total':<28} {total * 1e3:9.3f} ms")
 
 
 # -- invoke ---------------------------------------------------------------------

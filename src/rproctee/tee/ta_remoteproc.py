@@ -47,11 +47,15 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+# LOAD_FW's modules are imported with the TA, not on the first LOAD_FW: an
+# import inside the call would be timed as the TA's work in every load report.
+from rproctee.tee import ta_strict as _ta_strict  # noqa: F401
 from rproctee.tee.core import UUID, TaEnv, TaFlags
 from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
 from rproctee.tee.policy import Policy
 from rproctee.tee.pta_stm32mp import PTA_RPROC_UUID, TA_REMOTEPROC_UUID, PtaCommand
 from rproctee.tee.results import TeeError, TeeResult
+from rproctee.tee.ta_load import FirmwareLoad
 
 TA_UUID = TA_REMOTEPROC_UUID
 #: SINGLE_INSTANCE | INSTANCE_KEEP_ALIVE | DEVICE_ENUM; not MULTI_SESSION.
@@ -253,8 +257,6 @@ class RemoteprocTa:
     # -- command handlers ------------------------------------------------------
     def load_fw(self, ptypes: int, params: list[Param]) -> None:
         """LOAD_FW: authenticate and load; spec 2.5."""
-        from rproctee.tee.ta_load import FirmwareLoad
-
         _check_types(TaCommand.LOAD_FW, ptypes, param_types(VI, MI))
         ctx = self.add_context(_id(params))
         if ctx.state == RprocState.LOADED:
