@@ -337,6 +337,14 @@ def good() -> bytes:
     return GOOD
 
 
+class TaFault(RuntimeError):
+    """Stands for any defect that makes the TA abort mid-call."""
+
+
+def fault(_buf: bytearray) -> None:
+    raise TaFault("injected through on_phase")
+
+
 E = IMG_OFF  # ELF offsets below are relative to the image start
 
 
@@ -612,6 +620,23 @@ CASES: tuple[Case, ...] = (
          why="resource.table"),
     Case("toctou-header-sizes-changed-after-copy", ("5.6",), good, S, S,
          during=("header_copied", first, at(8, "<3I", 0xFFFFFFFF, 0, 0x7FFFFFF8))),
+    # ---- issue 7 findings 2 and 3: a TA fault; a read-only region (ROM) ---------
+    Case("ta-fault-after-authentication", ("F2",), good, DEAD, DEAD,
+         during=("authenticated", first, fault),
+         note="a real TEE answers TARGET_DEAD when a TA dies, state lost"),
+    Case("ta-fault-after-first-copy", ("F2", "W7"), good, DEAD, DEAD,
+         during=("segment_copy_after", copy_no(0), fault),
+         note="strict: the dying TA wipes what it wrote (invariant 3)"),
+    Case("rom-platform-loads", ("F3",), good, S, S, platform="rx",
+         note="positive control: RELEASE_FW skips the ROM and succeeds"),
+    Case("segment-aimed-at-rom", ("F3", "5.4"),
+         signed_segs([*default_segs(), Seg(0x08000000, b"r" * 16)]), AD, AD,
+         platform="rx", why="read-only|rom",
+         note="upstream has no read-only region; the loader may not write "
+              "one (strict: refused by the plan, before any write)"),
+    Case("hash-mismatch-on-rom-platform", ("F3", "W7"), unsigned(SEG1, "<B", 0xEE),
+         SEC, SEC, platform="rx",
+         note="the first error is reported; the scrub skips the ROM"),
 )
 
 

@@ -162,15 +162,16 @@ def change_once(
     return hook
 
 
-def check_answer(run: Run) -> None:
+def check_answer(run: Run, *, dead_ok: bool = False) -> None:
     """Invariant 1: a LOAD_FW code, a reason for a failure, deaths only where
-    the spec has the real TA die (optee's W1 and W6 paths)."""
+    the spec has the real TA die (optee's W1 and W6 paths) or the test made
+    the TA fault (``dead_ok``)."""
     ans = run.answer
     assert isinstance(ans.result, TeeResult), ans
     assert ans.result in LOAD_CODES, ans
     if not ans.ok:
         assert ans.reason, ans
-    if ans.result == R.TEE_ERROR_TARGET_DEAD:
+    if ans.result == R.TEE_ERROR_TARGET_DEAD and not dead_ok:
         assert panic_allowed(run.policy, run.image), (ans.reason, ans)
 
 
@@ -302,10 +303,14 @@ def check_bounds(run: Run, seconds: float = TIME_BOUND_S,
 
 
 def check_run(
-    run: Run, *, recover: bool = True, seconds: float = TIME_BOUND_S
+    run: Run,
+    *,
+    recover: bool = True,
+    seconds: float = TIME_BOUND_S,
+    dead_ok: bool = False,
 ) -> Run:
     """Every invariant on one LOAD_FW (see the module docstring)."""
-    check_answer(run)
+    check_answer(run, dead_ok=dead_ok)
     check_writes_bounded(run)
     check_bounds(run, seconds)
     if run.answer.ok:
