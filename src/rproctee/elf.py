@@ -241,3 +241,91 @@ _EHDR_NAMES = (
     "shnum",
     "shstrndx",
 )
+
+
+# --------------------------------------------------------------------------
+# Names for messages: e_machine, p_type and p_flags in words
+
+#: ``e_machine`` values of the processors remote firmware is built for (and a
+#: few hosts), with their ``<elf.h>`` names.
+MACHINE_NAMES: dict[int, str] = {
+    0: "EM_NONE",
+    3: "EM_386",
+    8: "EM_MIPS",
+    20: "EM_PPC",
+    21: "EM_PPC64",
+    40: "EM_ARM",
+    45: "EM_ARC",
+    62: "EM_X86_64",
+    83: "EM_AVR",
+    92: "EM_OPENRISC",
+    93: "EM_ARC_COMPACT",
+    94: "EM_XTENSA",
+    105: "EM_MSP430",
+    113: "EM_ALTERA_NIOS2",
+    140: "EM_TI_C6000",
+    141: "EM_TI_C2000",
+    142: "EM_TI_C5500",
+    143: "EM_TI_ARP32",
+    144: "EM_TI_PRU",
+    164: "EM_QDSP6",
+    183: "EM_AARCH64",
+    189: "EM_MICROBLAZE",
+    195: "EM_ARC_COMPACT2",
+    243: "EM_RISCV",
+    247: "EM_BPF",
+    252: "EM_CSKY",
+    258: "EM_LOONGARCH",
+}
+
+#: ``p_type`` names (``<elf.h>``), for program-header listings.
+PTYPE_NAMES: dict[int, str] = {
+    0: "PT_NULL",
+    1: "PT_LOAD",
+    2: "PT_DYNAMIC",
+    3: "PT_INTERP",
+    4: "PT_NOTE",
+    5: "PT_SHLIB",
+    6: "PT_PHDR",
+    7: "PT_TLS",
+    0x6474E550: "PT_GNU_EH_FRAME",
+    0x6474E551: "PT_GNU_STACK",
+    0x6474E552: "PT_GNU_RELRO",
+    0x70000001: "PT_ARM_EXIDX",
+}
+
+
+def describe_machine(e_machine: int) -> str:
+    """Name an ``e_machine`` value for a message: ``"EM_ARM (40)"``.
+
+    Parameters
+    ----------
+    e_machine : int
+        The ELF header's ``e_machine``.
+
+    Returns
+    -------
+    str
+        ``"EM_TI_C6000 (140)"``, ``"EM_QDSP6 (164)"``...; an unlisted value
+        reads ``"e_machine 4660 (unknown)"``.
+    """
+    name = MACHINE_NAMES.get(e_machine)
+    return f"{name} ({e_machine})" if name else f"e_machine {e_machine} (unknown)"
+
+
+def describe_ptype(p_type: int) -> str:
+    """Name a ``p_type``: ``"PT_LOAD"``, else its hex value (``"0x60000000"``)."""
+    return PTYPE_NAMES.get(p_type, f"{p_type:#x}")
+
+
+def describe_pflags(p_flags: int) -> str:
+    """``p_flags`` as readelf-style letters: ``"R X"``, ``"RW "``, ``"RWX"``.
+
+    Bits other than PF_R/PF_W/PF_X are appended in hex (``"R X+0x100000"``).
+    """
+    letters = "".join(
+        letter if p_flags & bit else " "
+        for letter, bit in (("R", 4), ("W", 2), ("X", 1))
+    )
+    other = p_flags & ~7
+    return f"{letters}+{other:#x}" if other else letters
