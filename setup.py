@@ -10,7 +10,7 @@ import os
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["segcopy", "streamhash", "regions", "elfscan"]
+KERNELS = ["segcopy", "streamhash", "regions", "elfscan", "fusedhash"]
 
 DEBUG = os.environ.get("RPROCTEE_CYTHON_DEBUG") == "1"
 
@@ -35,6 +35,8 @@ extensions = [
         f"rproctee._native.{name}",
         [f"ext/{name}.pyx"],
         define_macros=MACROS,
+        include_dirs=["ext"],
+        depends=["ext/fusedsha_impl.h"] if name == "fusedhash" else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
     )
     for name in KERNELS

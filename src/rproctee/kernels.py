@@ -12,7 +12,7 @@ import importlib
 import os
 from types import ModuleType
 
-KERNEL_MODULES = ("segcopy", "streamhash", "regions", "elfscan")
+KERNEL_MODULES = ("segcopy", "streamhash", "regions", "elfscan", "fusedhash")
 
 
 def _wants_reference() -> bool:
@@ -63,6 +63,11 @@ load_segment = _mods["segcopy"].load_segment
 copy_and_hash = _mods["streamhash"].copy_and_hash
 sha256_chunked = _mods["streamhash"].sha256_chunked
 sha256_staged = _mods["streamhash"].sha256_staged
+copy_and_hash_fused = _mods["fusedhash"].copy_and_hash_fused
+fused_impls = _mods["fusedhash"].fused_impls
+touch_pages = _mods["fusedhash"].touch_pages
+#: The fused kernel's instruction set here ("x86-sha", "arm-sha2", "chunked").
+FUSED_IMPL: str = _mods["fusedhash"].FUSED_IMPL
 DEFAULT_CHUNK: int = _mods["streamhash"].DEFAULT_CHUNK
 locate = _mods["regions"].locate
 locate_intervals = _mods["regions"].locate_intervals
@@ -79,9 +84,12 @@ __all__ = [
     "LOC_OUTSIDE",
     "LOC_STRADDLE",
     "LOC_ZERO_SIZE",
+    "FUSED_IMPL",
     "copy_and_hash",
+    "copy_and_hash_fused",
     "copy_segment",
     "find_overlap",
+    "fused_impls",
     "load_backend",
     "load_segment",
     "locate",
@@ -89,5 +97,6 @@ __all__ = [
     "scan_headers",
     "sha256_chunked",
     "sha256_staged",
+    "touch_pages",
     "zero_fill",
 ]
