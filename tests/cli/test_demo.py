@@ -22,7 +22,7 @@ def test_demo_loads_the_signed_firmware(policy):
     secure = doc["secure_load"]
     assert doc["schema_version"] == 1
     assert secure["result"] == "TEE_SUCCESS"
-    assert secure["rsc_table"] == {"pa": 0x38000200, "size": 140}
+    assert (secure["rsc_table"]["pa"], secure["rsc_table"]["size"]) == (0x38000200, 140)
     assert [e["type"] for e in secure["rsc_table_decoded"]] == ["trace", "vdev"]
     assert [(w["op"], w["da"], w["pa"], w["len"]) for w in secure["writes"]] == [
         ("copy", 0x0, 0x38000000, 0x1000),

@@ -87,7 +87,8 @@ def test_load_text_shows_the_table_regions_and_phases() -> None:
 def test_optee_table_that_is_not_in_memory_is_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """W3: optee takes the table's place from unsigned section headers; one
     moved onto zero-filled memory is reported, not decoded as garbage."""
-    elf = make_elf([Seg(0x0, bytes(range(64)) * 2), Seg(0x10000000, b"\x11" * 8, 0x208)])
+    segs = [Seg(0x0, bytes(range(64)) * 2), Seg(0x10000000, b"\x11" * 8, 0x208)]
+    elf = make_elf(segs)
     raw = bytearray(elf.raw)
     assert elf.rsc_shdr is not None
     raw[elf.rsc_shdr + 12 : elf.rsc_shdr + 16] = (0x10000100).to_bytes(4, "little")
