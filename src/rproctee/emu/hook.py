@@ -1,0 +1,157 @@
+"""The Linux side's running-firmware hook, backed by the emulated core.
+
+:class:`EmulatedFirmware` implements
+:class:`rproctee.linux.firmware_hook.RunningFirmware`: ``on_start`` (PTA
+FIRMWARE_START, or ``ops->start`` without the TEE) boots an
+:class:`~rproctee.emu.core.EmulatedCore` straight out of the context's device
+memory, ``on_tick`` runs one tick and turns a fault into a
+:class:`~rproctee.linux.firmware_hook.Crash` of the matching
+``rproc_crash_type``, ``on_stop`` puts the core back in reset. IPCC doorbells
+on channels 0 and 1 (``vq0``/``vq1`` of the stm32 driver's mailboxes) become
+``ctx.kick(vqid)``; channel 2 (``shutdown``) and 3 (``detach``) are only
+counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rproctee.emu.core import DEFAULT_BUDGET, EmulatedCore
+from rproctee.emu.faults import CrashReport
+from rproctee.emu.prstatus import core_with_registers
+from rproctee.linux.firmware_hook import Crash, FirmwareContext
+
+#: IPCC channels the stm32 driver binds to virtqueues (mbox "vq0", "vq1").
+VQ_CHANNELS = (0, 1)
+
+
+def cpu_for_platform(platform: Any) -> str:
+    """The core a platform's remote processor is: ``cortex-m33`` for stm32mp2.
+
+    A :class:`~rproctee.platform.board.PlatformSpec` does not name its core;
+    the board name, source and notes (a device tree's ``compatible``) tell
+    stm32mp2 (Cortex-M33) from stm32mp15 (Cortex-M4, the default).
+    """
+    words = " ".join(
+        str(x)
+        for x in (
+            getattr(platform, "name", ""),
+            getattr(platform, "source", ""),
+            *getattr(platform, "notes", ()),
+        )
+    ).lower()
+    return "cortex-m33" if "stm32mp2" in words or "m33" in words else "cortex-m4"
+
+
+class EmulatedFirmware:
+    """Run the loaded firmware on an emulated Cortex-M core.
+
+    Parameters
+    ----------
+    cpu : str
+        ``"cortex-m4"`` or ``"cortex-m33"``.
+    vector_base : int
+        Device address of the vector table.
+    budget : int
+        Instructions per tick.
+    watchdog_ticks : int
+        Ticks without a feed before the watchdog barks.
+    on_uart_line : callable, optional
+        Called with each UART line as the firmware prints it.
+
+    Attributes
+    ----------
+    core : EmulatedCore or None
+        Built on the first start, reused after (same device memory).
+    crashes : list of CrashReport
+        Every crash, in order (registers included, for the coredump).
+    uart_lines : list of str
+        Every UART line of every run.
+    """
+
+    def __init__(
+        self,
+        *,
+        cpu: str = "cortex-m4",
+        vector_base: int = 0,
+        budget: int = DEFAULT_BUDGET,
+        watchdog_ticks: int = 4,
+        on_uart_line: Callable[[str], None] | None = None,
+    ) -> None:
+        self.cpu = cpu
+        self.vector_base = vector_base
+        self.budget = budget
+        self.watchdog_ticks = watchdog_ticks
+        self.on_uart_line = on_uart_line
+        self.core: EmulatedCore | None = None
+        self.crashes: list[CrashReport] = []
+        self.uart_lines: list[str] = []
+        self.doorbells = 0
+        self._ctx: FirmwareContext | None = None
+        self._pending: CrashReport | None = None
+
+    def _core_for(self, ctx: FirmwareContext) -> EmulatedCore:
+        if self.core is None or self.core.memory is not ctx.memory:
+            self.core = EmulatedCore(
+                ctx.memory,
+                cpu=self.cpu,
+                vector_base=self.vector_base,
+                budget=self.budget,
+                watchdog_ticks=self.watchdog_ticks,
+                notify=self._doorbell,
+                on_uart_line=self._uart_line,
+            )
+        return self.core
+
+    def _doorbell(self, channel: int) -> None:
+        self.doorbells += 1
+        if channel in VQ_CHANNELS and self._ctx is not None:
+            self._ctx.kick(channel)
+
+    def _uart_line(self, text: str) -> None:
+        self.uart_lines.append(text)
+        if self.on_uart_line is not None:
+            self.on_uart_line(text)
+
+    def on_start(self, ctx: FirmwareContext) -> None:
+        """Boot the core from the vector table; a lockup is reported next tick."""
+        self._ctx = ctx
+        core = self._core_for(ctx)
+        self._pending = core.boot()
+
+    def on_stop(self, ctx: FirmwareContext) -> None:
+        """Hold the core in reset."""
+        if self.core is not None:
+            self.core.halt()
+        self._pending = None
+
+    def on_tick(self, ctx: FirmwareContext) -> Crash | None:
+        """Run one tick; a fault becomes a crash of its rproc type."""
+        self._ctx = ctx
+        report = self._pending
+        self._pending = None
+        if report is None and self.core is not None:
+            report = self.core.tick()
+        if report is None:
+            return None
+        self.crashes.append(report)
+        return Crash(report.crash_type, report.summary())
+
+    @property
+    def last_crash(self) -> CrashReport | None:
+        """The latest crash report, if any."""
+        return self.crashes[-1] if self.crashes else None
+
+    def coredump_with_registers(self, core: bytes) -> bytes:
+        """``core`` (an rproc coredump) with the last crash's ``NT_PRSTATUS``.
+
+        Raises
+        ------
+        ValueError
+            No crash happened, or ``core`` is not an ELF32 LSB core.
+        """
+        report = self.last_crash
+        if report is None:
+            raise ValueError("no crash recorded: nothing to put in the core's notes")
+        return core_with_registers(core, report.registers, report.kind.signal)

@@ -1,0 +1,414 @@
+"""Memory-mapped peripheral models the emulated core's firmware talks to.
+
+Each model is plain Python (no emulator import): a base address, a size,
+``read(offset, size)`` / ``write(offset, size, value)`` for the core's bus
+accesses, and ``tick()`` once per emulator tick. An access the model does
+not decode raises :class:`PeripheralFault`, which the core turns into a bus
+fault. Register layouts follow the STM32MP15 reference manual where the
+firmware needs them (IPCC, USART, IWDG) and the Armv7-M architecture for
+the system control space (SysTick, CPUID, VTOR).
+
+Time is counted in emulator ticks and instructions: a tick runs a budget of
+instructions, and the timers advance by that budget at the tick's end. A
+firmware polling a timer therefore sees it move once per tick, like a core
+whose clock is the instruction count, sampled once per quantum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class PeripheralFault(Exception):
+    """An access a peripheral does not decode (a bus error on real hardware)."""
+
+    def __init__(self, name: str, offset: int, size: int, why: str) -> None:
+        self.name = name
+        self.offset = offset
+        self.size = size
+        super().__init__(f"{name} +{offset:#x} ({size} bytes): {why}")
+
+
+@dataclass(frozen=True)
+class Crash:
+    """A crash a peripheral raises at a tick (the watchdog's bark)."""
+
+    kind: str
+    reason: str
+
+
+class Peripheral:
+    """Base class: a register block at ``base`` of ``size`` bytes.
+
+    Subclasses decode 32-bit registers; narrower accesses read or write the
+    addressed bytes of the register (the bus lanes), wider ones are refused.
+    """
+
+    name = "peripheral"
+
+    def __init__(self, base: int, size: int) -> None:
+        self.base = base
+        self.size = size
+
+    def read(self, offset: int, size: int) -> int:
+        """The value the core reads at ``base + offset``."""
+        reg, shift = self._lane(offset, size)
+        return (self.read_reg(reg) >> shift) & ((1 << (8 * size)) - 1)
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        """The core writes ``value`` at ``base + offset``."""
+        reg, shift = self._lane(offset, size)
+        if size == 4:
+            self.write_reg(reg, value & 0xFFFFFFFF)
+            return
+        mask = ((1 << (8 * size)) - 1) << shift
+        old = self.read_reg(reg)
+        self.write_reg(reg, (old & ~mask) | ((value << shift) & mask))
+
+    def _lane(self, offset: int, size: int) -> tuple[int, int]:
+        if size not in (1, 2, 4) or offset % size:
+            raise PeripheralFault(self.name, offset, size, "unaligned or wide access")
+        return offset & ~3, 8 * (offset & 3)
+
+    def read_reg(self, reg: int) -> int:
+        """One 32-bit register (subclasses); unknown registers fault."""
+        raise PeripheralFault(self.name, reg, 4, "no register here")
+
+    def write_reg(self, reg: int, value: int) -> None:
+        """Write one 32-bit register (subclasses); unknown registers fault."""
+        raise PeripheralFault(self.name, reg, 4, "no register here")
+
+    def tick(self, instructions: int) -> Crash | None:
+        """Advance by one tick of ``instructions``; a :class:`Crash` ends the run."""
+        return None
+
+    def reset(self) -> None:
+        """Back to the reset state (the core is held in reset)."""
+
+
+# -- IPCC ------------------------------------------------------------------------
+
+IPCC_C1CR, IPCC_C1MR, IPCC_C1SCR, IPCC_C1TOC2SR = 0x00, 0x04, 0x08, 0x0C
+IPCC_C2CR, IPCC_C2MR, IPCC_C2SCR, IPCC_C2TOC1SR = 0x10, 0x14, 0x18, 0x1C
+IPCC_HWCFGR, IPCC_VER, IPCC_ID, IPCC_SID = 0x3F0, 0x3F4, 0x3F8, 0x3FC
+IPCC_CHANNELS = 6
+
+
+class Ipcc(Peripheral):
+    """STM32MP15 IPCC seen from processor 2 (the M4); processor 1 is Linux.
+
+    The firmware rings the host on channel ``n`` by writing bit ``16 + n`` of
+    ``C2SCR``: the channel's ``C2TOC1SR`` flag goes up and ``notify(n)`` is
+    called, as Linux's ``stm32_ipcc`` RX interrupt would (``vq<n>`` for
+    ``n`` = 0, 1). The host's interrupt handler clears the flag at once
+    (``C1SCR``), so the firmware sees the channel free again on its next
+    poll. The host rings the firmware with :meth:`host_ring`: ``C1TOC2SR``
+    bit ``n`` goes up until the firmware clears it through ``C2SCR`` bit
+    ``n``.
+
+    Parameters
+    ----------
+    base : int
+        Where the M4 sees it (0x4C001000 on stm32mp15).
+    notify : callable, optional
+        ``notify(channel)`` for each firmware -> host doorbell.
+    """
+
+    name = "ipcc"
+
+    def __init__(
+        self, base: int = 0x4C001000, notify: Callable[[int], None] | None = None
+    ) -> None:
+        super().__init__(base, 0x400)
+        self.notify = notify
+        self.doorbells = [0] * IPCC_CHANNELS
+        self.reset()
+
+    def reset(self) -> None:
+        """Channels free, masks as at reset (all masked), no enable."""
+        self.regs = {IPCC_C1CR: 0, IPCC_C1MR: 0x3F003F, IPCC_C2CR: 0,
+                     IPCC_C2MR: 0x3F003F}  # fmt: skip
+        self.to_host = 0  # C2TOC1SR
+        self.to_remote = 0  # C1TOC2SR
+
+    def host_ring(self, channel: int) -> None:
+        """The host rings the firmware on ``channel`` (``C1SCR`` set bit)."""
+        _check_channel(channel)
+        self.to_remote |= 1 << channel
+
+    def read_reg(self, reg: int) -> int:
+        """Status, masks and identification registers."""
+        fixed = {IPCC_C1TOC2SR: self.to_remote, IPCC_C2TOC1SR: self.to_host,
+                 IPCC_C1SCR: 0, IPCC_C2SCR: 0, IPCC_HWCFGR: IPCC_CHANNELS,
+                 IPCC_VER: 0x10, IPCC_ID: 0x00100071, IPCC_SID: 0xA3C5DD01}  # fmt: skip
+        if reg in fixed:
+            return fixed[reg]
+        if reg in self.regs:
+            return self.regs[reg]
+        return super().read_reg(reg)
+
+    def write_reg(self, reg: int, value: int) -> None:
+        """``C2SCR`` sets/clears channels; control and masks are stored."""
+        if reg == IPCC_C2SCR:
+            self._firmware_scr(value)
+        elif reg in self.regs:
+            self.regs[reg] = value
+        elif reg in (IPCC_C1TOC2SR, IPCC_C2TOC1SR, IPCC_C1SCR):
+            return  # read-only, or processor 1's register: ignored
+        else:
+            super().write_reg(reg, value)
+
+    def _firmware_scr(self, value: int) -> None:
+        self.to_remote &= ~(value & 0x3F)  # CHnC: the firmware took the message
+        for channel in range(IPCC_CHANNELS):
+            if value >> (16 + channel) & 1:
+                self._ring_host(channel)
+
+    def _ring_host(self, channel: int) -> None:
+        self.to_host |= 1 << channel
+        self.doorbells[channel] += 1
+        if self.notify is not None:
+            self.notify(channel)
+        self.to_host &= ~(1 << channel)  # the host's IRQ handler clears it
+
+
+def _check_channel(channel: int) -> None:
+    if not 0 <= channel < IPCC_CHANNELS:
+        raise ValueError(
+            f"IPCC channel {channel} does not exist (0..{IPCC_CHANNELS - 1})"
+        )
+
+
+# -- UART ------------------------------------------------------------------------
+
+USART_CR1, USART_CR2, USART_CR3, USART_BRR = 0x00, 0x04, 0x08, 0x0C
+USART_ISR, USART_ICR, USART_RDR, USART_TDR = 0x1C, 0x20, 0x24, 0x28
+ISR_TXE, ISR_TC = 1 << 7, 1 << 6
+
+
+class Uart(Peripheral):
+    """An STM32 USART that only transmits: each byte written to ``TDR`` goes
+    to the current line; a newline makes it a log line (``on_line(text)``).
+
+    ``ISR`` always reads transmitter empty and transmission complete, so a
+    firmware polling ``TXE`` never waits.
+
+    Parameters
+    ----------
+    base : int
+        Where the M4 sees it (UART7: 0x40018000 on stm32mp15).
+    on_line : callable, optional
+        Called with each complete line (without its newline).
+    """
+
+    name = "uart"
+
+    def __init__(
+        self, base: int = 0x40018000, on_line: Callable[[str], None] | None = None
+    ) -> None:
+        super().__init__(base, 0x400)
+        self.on_line = on_line
+        self.lines: list[str] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Configuration registers back to 0; a partial line is kept."""
+        self.regs = {USART_CR1: 0, USART_CR2: 0, USART_CR3: 0, USART_BRR: 0}
+        self._pending = bytearray()
+
+    def read_reg(self, reg: int) -> int:
+        """``ISR`` = TXE | TC, ``RDR`` = 0, configuration as written."""
+        if reg == USART_ISR:
+            return ISR_TXE | ISR_TC
+        if reg == USART_RDR:
+            return 0
+        if reg in self.regs:
+            return self.regs[reg]
+        if reg in (USART_ICR, USART_TDR):
+            return 0
+        return super().read_reg(reg)
+
+    def write_reg(self, reg: int, value: int) -> None:
+        """``TDR`` transmits its low byte; configuration is stored."""
+        if reg == USART_TDR:
+            self._put(value & 0xFF)
+        elif reg in self.regs:
+            self.regs[reg] = value
+        elif reg == USART_ICR:
+            return
+        else:
+            super().write_reg(reg, value)
+
+    def _put(self, byte: int) -> None:
+        if byte == 0x0A:
+            self.flush()
+        elif byte != 0x0D:
+            self._pending.append(byte)
+
+    def flush(self) -> None:
+        """Emit the bytes sent since the last newline as one line (if any)."""
+        if not self._pending:
+            return
+        text = self._pending.decode("utf-8", "replace")
+        self._pending.clear()
+        self.lines.append(text)
+        if self.on_line is not None:
+            self.on_line(text)
+
+
+# -- watchdog --------------------------------------------------------------------
+
+IWDG_KR, IWDG_PR, IWDG_RLR, IWDG_SR = 0x00, 0x04, 0x08, 0x0C
+KEY_START, KEY_RELOAD, KEY_UNLOCK = 0xCCCC, 0xAAAA, 0x5555
+
+
+class Watchdog(Peripheral):
+    """An STM32 IWDG whose timeout is counted in emulator ticks.
+
+    Writing ``0xCCCC`` to ``KR`` starts it (it cannot be stopped again, as on
+    the real part); ``0xAAAA`` feeds it. Once started, ``timeout_ticks``
+    ticks in a row without a feed make it bark: a ``watchdog`` crash.
+    ``PR`` and ``RLR`` are stored for the firmware to read back; they do not
+    change the timeout (the model has no LSI clock).
+    """
+
+    name = "iwdg"
+
+    def __init__(self, base: int = 0x5A002000, timeout_ticks: int = 4) -> None:
+        if timeout_ticks < 1:
+            raise ValueError(f"watchdog timeout_ticks {timeout_ticks} must be >= 1")
+        super().__init__(base, 0x400)
+        self.timeout_ticks = timeout_ticks
+        self.reset()
+
+    def reset(self) -> None:
+        """Stopped, never fed."""
+        self.started = False
+        self.fed = False
+        self.idle_ticks = 0
+        self.feeds = 0
+        self.regs = {IWDG_PR: 0, IWDG_RLR: 0xFFF}
+
+    def read_reg(self, reg: int) -> int:
+        """``KR`` reads 0, ``SR`` reads 0 (no update pending)."""
+        if reg in (IWDG_KR, IWDG_SR):
+            return 0
+        if reg in self.regs:
+            return self.regs[reg]
+        return super().read_reg(reg)
+
+    def write_reg(self, reg: int, value: int) -> None:
+        """``KR`` keys start and feed it; ``PR``/``RLR`` are stored."""
+        if reg == IWDG_KR:
+            key = value & 0xFFFF
+            if key == KEY_START:
+                self.started = True
+            if key in (KEY_START, KEY_RELOAD):
+                self.fed = True
+                self.feeds += 1
+        elif reg in self.regs:
+            self.regs[reg] = value & 0xFFF
+        elif reg == IWDG_SR:
+            return
+        else:
+            super().write_reg(reg, value)
+
+    def tick(self, instructions: int) -> Crash | None:
+        """Count a tick without a feed; bark after ``timeout_ticks`` of them."""
+        if not self.started:
+            return None
+        self.idle_ticks = 0 if self.fed else self.idle_ticks + 1
+        self.fed = False
+        if self.idle_ticks >= self.timeout_ticks:
+            return Crash(
+                "watchdog",
+                f"watchdog not fed for {self.idle_ticks} ticks "
+                f"(timeout {self.timeout_ticks})",
+            )
+        return None
+
+
+# -- system control space ----------------------------------------------------------
+
+SCS_BASE = 0xE000E000
+SYST_CSR, SYST_RVR, SYST_CVR, SYST_CALIB = 0x010, 0x014, 0x018, 0x01C
+SCB_CPUID, SCB_ICSR, SCB_VTOR, SCB_AIRCR = 0xD00, 0xD04, 0xD08, 0xD0C
+CSR_ENABLE, CSR_TICKINT, CSR_COUNTFLAG = 1 << 0, 1 << 1, 1 << 16
+
+#: CPUID of the cores the model runs (Arm's CPUID base register values).
+CPUID = {"cortex-m4": 0x410FC241, "cortex-m33": 0x411FD210}
+
+
+class SystemControl(Peripheral):
+    """The Armv7-M/Armv8-M system control space page (0xE000E000, 4 KiB).
+
+    SysTick counts down one per instruction (at each tick's end, by the
+    tick's instruction count), reloads from ``RVR`` and raises
+    ``COUNTFLAG`` (cleared by reading ``CSR``); its interrupt is not
+    delivered (``TICKINT`` is stored only). ``CPUID`` names the core,
+    ``VTOR`` and the other SCB/NVIC registers read back what was written,
+    so start-up code that configures them runs on.
+    """
+
+    name = "scs"
+
+    def __init__(self, cpu: str = "cortex-m4") -> None:
+        super().__init__(SCS_BASE, 0x1000)
+        if cpu not in CPUID:
+            raise ValueError(f"cpu {cpu!r} unknown (known: {', '.join(CPUID)})")
+        self.cpu = cpu
+        self.reset()
+
+    def reset(self) -> None:
+        """SysTick off, every stored register 0."""
+        self.csr = 0
+        self.rvr = 0
+        self.cvr = 0
+        self.wraps = 0
+        self.stored: dict[int, int] = {}
+
+    def read_reg(self, reg: int) -> int:
+        """SysTick, CPUID, and stored registers (0 when never written)."""
+        if reg == SYST_CSR:
+            value = self.csr
+            self.csr &= ~CSR_COUNTFLAG
+            return value
+        simple = {SYST_RVR: self.rvr, SYST_CVR: self.cvr, SYST_CALIB: 0,
+                  SCB_CPUID: CPUID[self.cpu]}  # fmt: skip
+        if reg in simple:
+            return simple[reg]
+        return self.stored.get(reg, 0)
+
+    def write_reg(self, reg: int, value: int) -> None:
+        """SysTick control/reload/current; anything else is stored."""
+        if reg == SYST_CSR:
+            self.csr = (self.csr & CSR_COUNTFLAG) | (value & 0x7)
+        elif reg == SYST_RVR:
+            self.rvr = value & 0xFFFFFF
+        elif reg == SYST_CVR:
+            self.cvr = 0  # any write clears the counter and COUNTFLAG
+            self.csr &= ~CSR_COUNTFLAG
+        elif reg in (SYST_CALIB, SCB_CPUID):
+            return  # read-only
+        else:
+            self.stored[reg] = value
+
+    def tick(self, instructions: int) -> Crash | None:
+        """Count SysTick down by ``instructions`` cycles."""
+        if not self.csr & CSR_ENABLE or instructions <= 0:
+            return None
+        if self.rvr == 0:
+            self.cvr = 0  # a reload value of 0 keeps the counter stopped
+            return None
+        period = self.rvr + 1
+        # from 0 the first cycle only reloads: 0 comes back after a period
+        current = self.cvr or period
+        if instructions < current:
+            self.cvr = current - instructions
+            return None
+        left = instructions - current
+        self.wraps += 1 + left // period
+        self.cvr = (period - left % period) % period
+        self.csr |= CSR_COUNTFLAG
+        return None
