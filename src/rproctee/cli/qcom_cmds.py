@@ -4,7 +4,8 @@ Exit status (see ``rproctee.cli.exitcodes``): 0 success, 2 usage error,
 3 I/O error (file or ``.bNN`` missing, output unwritable), 4 malformed
 image, 5 certificate chain or signature not valid, 6 segment hash mismatch.
 Results go to stdout (JSON with ``--json``, carrying ``schema_version``);
-errors go to stderr.
+errors go to stderr in the command line's one style
+(:func:`rproctee.cli.output.fail`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
 from rproctee.cli import exitcodes
-from rproctee.cli.output import emit_json
+from rproctee.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
     from rproctee.qcom.format import MdtImage
@@ -34,11 +35,6 @@ _KIND = {0: "header", 1: "hash"}
 def register(group: click.Group) -> None:
     """Add the ``mdt`` group to ``group``."""
     group.add_command(mdt_group)
-
-
-def _fail(message: str, status: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    raise SystemExit(status)
 
 
 def _map_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -62,7 +58,7 @@ def _map_errors(func: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             for kind, code in table:
                 if isinstance(exc, kind):
-                    _fail(_describe(exc), code)
+                    fail(_describe(exc), code)
             raise
 
     return wrapper
@@ -178,15 +174,32 @@ def verify_cmd(file: Path, root: str | None, hashes_only: bool, as_json: bool) -
     6 a segment hash mismatch.
     """
     from rproctee.qcom import open_image, require_valid, verify_image
+    from rproctee.qcom.errors import MdtError
 
     trusted = _root(root)
     image = open_image(file)
     report = verify_image(image, trusted, hashes_only=hashes_only)
+    try:
+        require_valid(report, hashes_only=hashes_only)
+        problem, status = None, exitcodes.OK
+    except MdtError as exc:
+        problem = str(exc)
+        status = _verify_status(exc)
     if as_json:
-        emit_json({"file": str(file), **report.to_dict()})
-    else:
-        _print_report(image, report)
-    require_valid(report, hashes_only=hashes_only)
+        # One JSON document: the report says what failed, the status says how.
+        emit_json({"file": str(file), "exit": status, **report.to_dict()})
+        raise SystemExit(status)
+    _print_report(image, report)
+    if problem is not None:
+        fail(problem, status)
+
+
+def _verify_status(exc: Exception) -> int:
+    from rproctee.qcom.errors import MdtHashMismatchError
+
+    if isinstance(exc, MdtHashMismatchError):
+        return exitcodes.HASH_MISMATCH
+    return exitcodes.BAD_SIGNATURE
 
 
 def _print_report(image: MdtImage, report: VerifyReport) -> None:

@@ -24,6 +24,7 @@ from rproctee.qcom.errors import (
     MdtFormatError,
     MdtHashMismatchError,
     MdtSignatureError,
+    PasAccessError,
 )
 from rproctee.qcom.format import (
     MdtImage,
@@ -45,6 +46,7 @@ __all__ = [
     "MdtHashMismatchError",
     "MdtImage",
     "MdtSignatureError",
+    "PasAccessError",
     "SegmentSpec",
     "TestSigner",
     "VerifyReport",

@@ -104,6 +104,10 @@ def _der_length(chain: bytes, off: int) -> int:
 def load_chain(chain: bytes) -> list[x509.Certificate]:
     """Parse every certificate of ``chain`` (leaf first).
 
+    :mod:`cryptography` parses fields lazily, so the fields used later
+    (names, public key, serial) are read here once: a certificate that
+    breaks on any of them is rejected here, with its index.
+
     Raises
     ------
     MdtFormatError
@@ -111,17 +115,23 @@ def load_chain(chain: bytes) -> list[x509.Certificate]:
         :mod:`cryptography` cannot parse.
     """
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
 
     out = []
     for index, der in enumerate(split_chain(chain)):
         try:
-            out.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+            cert = x509.load_der_x509_certificate(der)
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            cert.public_key()
+            _ = cert.serial_number
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise MdtFormatError(
                 f"cert_chain certificate {index}",
                 len(der),
-                f"not a valid X.509 certificate: {exc}",
+                f"not a usable X.509 certificate: {exc}",
             ) from exc
+        out.append(cert)
     return out
 
 
@@ -211,11 +221,11 @@ def verify_chain(chain: bytes, trusted_root: bytes | None) -> list[x509.Certific
 
 
 def _check_link(index: int, cert: x509.Certificate, issuer: x509.Certificate) -> None:
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature) as exc:
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
         raise MdtSignatureError(
             f"certificate {index} ({cert.subject.rfc4514_string()}) is not "
             f"issued by {issuer.subject.rfc4514_string()}: {exc or 'bad signature'}"
@@ -306,6 +316,8 @@ class TestSigner:
     root_sha256 : bytes
         SHA-256 of the root certificate's DER (the model's "fuse").
     """
+
+    __test__ = False  # not a pytest test class despite its name
 
     key: Any
     chain: bytes

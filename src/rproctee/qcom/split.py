@@ -17,6 +17,7 @@ from rproctee.qcom.errors import MdtFileError, MdtFormatError
 from rproctee.qcom.format import (
     Fetch,
     MdtImage,
+    bins_are_split,
     check_header,
     fetch_segment,
     parse_image,
@@ -55,9 +56,12 @@ def split_image(data: bytes, name: str, *, lossy: bool = False) -> dict[str, byt
     """
     if len(name) < 4:
         raise MdtFormatError("name", name, "shorter than 4 characters")
+    hdr = check_header(data)
+    if bins_are_split(len(data), read_phdrs(data, hdr)):
+        raise MdtFormatError(
+            "image", name, "is already split (segments end past the file)"
+        )
     image = parse_image(data, name)
-    if image.split:
-        raise MdtFormatError("image", name, "is already split (segments past the file)")
     if image.phdrs[0].p_offset != 0:
         raise MdtFormatError(
             "phdr[0].p_offset",

@@ -1,0 +1,114 @@
+"""``rproctee mdt info|verify|split|join``: output, JSON and exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from qcom_helpers import segments
+
+from rproctee.cli import main
+from rproctee.qcom import TestSigner, build_image
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def image(tmp_path: Path, signer: TestSigner) -> Path:
+    path = tmp_path / "modem.mbn"
+    path.write_bytes(build_image(segments(), version=6, signer=signer))
+    return path
+
+
+def test_info(image: Path) -> None:
+    code, out = _run("mdt", "info", str(image))
+    assert code == 0
+    assert "modem.mbn: ELF32, e_machine 164" in out and "single file" in out
+    assert "hash segment: MBN v6, sha384, 5 digests, 48-byte header" in out
+    assert "CN=rproctee test attestation  [EC-secp384r1]" in out
+
+
+def test_info_json(image: Path) -> None:
+    code, out = _run("mdt", "info", str(image), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["schema_version"] == 1
+    assert doc["hash_segment"]["version"] == 6 and doc["hash_index"] == 1
+    assert doc["certificates"]["oem"][2]["subject"] == "CN=rproctee test root"
+
+
+def test_verify(image: Path, signer: TestSigner, other_signer: TestSigner) -> None:
+    code, out = _run("mdt", "verify", str(image), "--root", signer.root_sha256.hex())
+    assert (
+        code == 0 and "oem signature by CN=rproctee test attestation: verified" in out
+    )
+    code, out = _run(
+        "mdt", "verify", str(image), "--root", other_signer.root_sha256.hex()
+    )
+    assert code == 5 and "is not the trusted root" in out
+    code, out = _run("mdt", "verify", str(image), "--root", "abcd")
+    assert code == 2 and "not 64 hex digits" in out
+
+
+def test_verify_hash_mismatch(image: Path) -> None:
+    data = bytearray(image.read_bytes())
+    data[0x2000] ^= 1  # first byte of segment 2
+    image.write_bytes(bytes(data))
+    code, out = _run("mdt", "verify", str(image))
+    assert code == 6 and "segment  2: mismatch" in out
+    assert "error: segment 2: hash" in out
+    code, out = _run("mdt", "verify", str(image), "--json")
+    doc = json.loads(out)
+    assert code == 6 and doc["exit"] == 6 and doc["hashes_ok"] is False
+    assert [s["status"] for s in doc["segments"]][2] == "mismatch"
+
+
+def test_verify_hashes_only(tmp_path: Path) -> None:
+    path = tmp_path / "unsigned.mbn"
+    path.write_bytes(build_image(segments(), version=5))
+    assert _run("mdt", "verify", str(path))[0] == 5
+    code, out = _run("mdt", "verify", str(path), "--hashes-only")
+    assert code == 0 and "signature: none checked" in out
+
+
+def test_split_and_join(image: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "split"
+    code, out = _run("mdt", "split", str(image), "--out", str(out_dir))
+    assert code == 0 and "modem.mdt, modem.b00, modem.b01, modem.b02, modem.b04" in out
+    assert _run("mdt", "verify", str(out_dir / "modem.mdt"))[0] == 0
+    joined = tmp_path / "joined.mbn"
+    code, out = _run("mdt", "join", str(out_dir / "modem.mdt"), "--out", str(joined))
+    assert code == 0 and joined.read_bytes() == image.read_bytes()
+    (out_dir / "modem.b02").unlink()
+    code, out = _run("mdt", "join", str(out_dir / "modem.mdt"), "--out", str(joined))
+    assert code == 3 and "modem.b02: missing segment file" in out
+
+
+def test_split_name_and_lossy(image: Path, tmp_path: Path) -> None:
+    image.write_bytes(image.read_bytes() + bytes(4))
+    code, out = _run("mdt", "split", str(image), "--out", str(tmp_path / "a"))
+    assert code == 4 and "trailing zero bytes" in out
+    code, _ = _run(
+        "mdt",
+        "split",
+        str(image),
+        "--out",
+        str(tmp_path / "a"),
+        "--lossy",
+        "--name",
+        "adsp.mdt",
+    )
+    assert code == 0 and (tmp_path / "a" / "adsp.b04").is_file()
+
+
+def test_malformed_and_missing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mbn"
+    bad.write_bytes(b"\x7fELF" + bytes(10))
+    code, out = _run("mdt", "info", str(bad))
+    assert code == 4 and "file size = 0xe: shorter than the 52-byte ELF32 header" in out
+    code, out = _run("mdt", "info", str(tmp_path / "none.mdt"), "--json")
+    assert code == 3 and json.loads(out[out.index("{") :])["error"]["kind"] == "io"
