@@ -19,17 +19,21 @@ from rproctee import __version__
 from rproctee.cli.output import guard
 
 #: Command modules; each exposes ``register(group)``.
-COMMAND_MODULES = ("demo", "image_cmds", "platform_cmds", "tee_cmds", "qcom_cmds")
+COMMAND_MODULES = (
+    "demo", "image_cmds", "platform_cmds", "tee_cmds", "qcom_cmds", "boot_cmds",
+)
 
 #: Top-level command name -> (module in COMMAND_MODULES, one-line help for
 #: ``rproctee --help``). A module of COMMAND_MODULES with no entry here still
 #: works: it is imported whenever the command list is needed (slower start).
 COMMAND_INDEX: dict[str, tuple[str, str]] = {
+    "boot": ("boot_cmds", "Boot a firmware through the Linux remoteproc core."),
     "check": ("platform_cmds", "Pre-flight an image: would OP-TEE load it, and where?"),
     "demo": ("demo", "Sign and securely load a firmware, then measure the kernels."),
     "info": ("image_cmds", "Show a signed image: header, TLVs, hashes, ELF files."),
     "invoke": ("tee_cmds", "Run TA commands step by step on one TEE session."),
     "keygen": ("image_cmds", "Generate a signing key and print its fingerprint."),
+    "lifecycle-doc": ("boot_cmds", "Regenerate docs/lifecycle.md (v15, v22)."),
     "load": ("tee_cmds", "Load a signed image through a TEE session."),
     "mdt": ("qcom_cmds", "Qualcomm MDT/MBN firmware: info, verify, split, join."),
     "platform": ("platform_cmds", "List presets, show a platform, profile a tree."),

@@ -26,7 +26,7 @@ def _text(value: object) -> str:
     return str(value).replace(";", ",").replace("#", "no. ").replace("\n", " ")
 
 
-def _lines(e: Event) -> list[str]:
+def _lines(e: Event, timings: bool = True) -> list[str]:
     d = e.detail
     if e.kind == "op":
         target = "D" if d.get("lane") == "tee" else "L"
@@ -38,7 +38,8 @@ def _lines(e: Event) -> list[str]:
     if e.kind == "invoke":
         return [f"D->>T: {e.name} (id {d['id']})"]
     if e.kind == "invoke_ret":
-        return [f"T-->>D: {d['result']} ({d['ms']:.2f} ms)"]
+        took = f" ({d['ms']:.2f} ms)" if timings else ""
+        return [f"T-->>D: {d['result']}{took}"]
     if e.kind == "session":
         return [f"D->>T: open session (REE kernel login, id {d['id']})"]
     if e.kind == "session_ret":
@@ -68,16 +69,19 @@ def _lines(e: Event) -> list[str]:
     return []
 
 
-def sequence_diagram(events: Iterable[Event], title: str = "") -> str:
+def sequence_diagram(
+    events: Iterable[Event], title: str = "", *, timings: bool = True
+) -> str:
     """The ``sequenceDiagram`` source for ``events``.
 
-    Phase changes (boot, crash+recovery, shutdown) become full-width notes.
+    Phase changes (boot, crash+recovery, shutdown) become full-width notes;
+    ``timings=False`` leaves the milliseconds out (reproducible documents).
     """
     body: list[str] = []
     used: set[str] = set()
     phase = None
     for e in events:
-        lines = _lines(e)
+        lines = _lines(e, timings)
         if not lines:
             continue
         now = e.detail.get("phase")
