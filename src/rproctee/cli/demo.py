@@ -1,10 +1,12 @@
-"""``rproctee demo``: the main job on built-in defaults.
+"""``rproctee demo``: the main job on built-in defaults, the whole life.
 
-1. The secure load: generate a signing key, build a Cortex-M-shaped
-   firmware, sign it in OP-TEE's format, open a TEE session to the remoteproc
-   TA of an ``stm32mp15-dk2`` model (whose PTA trusts the new key) and send
-   LOAD_FW and GET_RSC_TABLE; show what was written where, the resource table
-   read back from device memory, and where the time went.
+1. The life of a TEE-managed remote processor: generate a signing key, build
+   a Cortex-M-shaped firmware, sign it in OP-TEE's format, register it with
+   the Linux remoteproc core of an ``stm32mp15-dk2`` model (TEE-backed ops,
+   whose PTA trusts the new key), boot it through Linux -> TEE -> TA -> PTA,
+   show the resource table, carveouts and trace buffer, crash it (watchdog),
+   let the core take a coredump and recover it, shut it down; then where the
+   time went per phase and per segment (bytes, GB/s).
 2. The kernels at scale: load a large synthetic image with the copy+hash
    kernel and compare with memcpy and SHA-256 measured in the same run.
 """
@@ -18,25 +20,12 @@ from typing import Any
 
 import click
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from rproctee import kernels
 from rproctee.cli import exitcodes
+from rproctee.cli.boot_cmds import print_life
 from rproctee.cli.output import emit_json
-from rproctee.cli.tee_cmds import run_load
-from rproctee.firmware import demo_firmware
-from rproctee.image import (
-    KeySigner,
-    build_image,
-    fingerprint,
-    generate_key,
-    parse_rsc_table,
-    public_key_pem,
-)
 from rproctee.platform import DeviceMemory, RegionSpec
-from rproctee.platform.board import load_platform
-from rproctee.tee import build_secure_world
 
 MIB = 1 << 20
 
@@ -102,84 +91,81 @@ def run_kernel_demo(
     }
 
 
-SECURE_STEPS = ("keygen", "build ELF", "sign")
+KEY_TYPE = "rsa2048"
 
 
-def run_secure_demo(
-    policy: str = "strict", key_type: str = "rsa3072", code_kib: int = 64
+def _timed(phases: list[dict[str, Any]], name: str, fn: Callable[[], Any]) -> Any:
+    t0 = time.perf_counter()
+    result = fn()
+    phases.append({"phase": name, "seconds": time.perf_counter() - t0})
+    return result
+
+
+def run_life_demo(
+    policy: str = "strict", series: str = "v22", code_kib: int = 64
 ) -> dict[str, Any]:
-    """Key, firmware, signed image, then LOAD_FW through a TEE session.
+    """Key, firmware, signed image, then the whole life on ``stm32mp15-dk2``.
 
     Returns
     -------
     dict
-        The ``rproctee load`` report plus ``prepare`` timings, the image size,
-        the key fingerprint and the decoded resource table.
+        The ``rproctee boot`` report (``life``) plus the preparation phases,
+        the per-phase and per-segment timings, the image size and the key's
+        fingerprint.
     """
-    prepare: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    key = generate_key(key_type)
-    prepare.append({"phase": "keygen " + key_type, "seconds": time.perf_counter() - t0})
-    t0 = time.perf_counter()
-    elf = demo_firmware(code_kib)
-    prepare.append({"phase": "build ELF", "seconds": time.perf_counter() - t0})
-    t0 = time.perf_counter()
-    image = build_image([elf], KeySigner(key))
-    prepare.append({"phase": "sign", "seconds": time.perf_counter() - t0})
-    platform = load_platform("stm32mp15-dk2")
-    world = build_secure_world(platform, policy=policy, key_pem=public_key_pem(key))
-    report = run_load(world, image)
-    report["prepare"] = prepare
-    report["image_bytes"] = len(image)
-    report["key_fingerprint"] = fingerprint(key)
-    report["rsc_table_decoded"] = _decoded_table(world, report["rsc_table"])
-    return report
-
-
-def _decoded_table(world: Any, table: dict[str, int] | None) -> Any:
-    """Decode the resource table from device memory at the address the TA gave."""
-    if not table or not table["size"]:
-        return None
-    view = world.memory.view_pa(table["pa"], table["size"])
-    decoded = parse_rsc_table(memoryview(view))
-    return [
-        {"offset": e.offset, "type": e.type_name, **e.fields} for e in decoded.entries
-    ]
-
-
-def _print_secure(report: dict[str, Any]) -> None:
-    console = Console()
-    console.print(
-        f"[bold]Secure load[/bold] on {report['platform']} "
-        f"(policy {report['policy']}): {report['result']} "
-        f"({report['code']:#010x})"
+    from rproctee.firmware import demo_firmware
+    from rproctee.image import (
+        KeySigner,
+        build_image,
+        fingerprint,
+        generate_key,
+        public_key_pem,
     )
-    if report["reason"]:
-        console.print(f"reason: {report['reason']}")
-    console.print(
-        f"signed image {report['image_bytes']} bytes, key sha256 "
-        f"{report['key_fingerprint'][:16]}..."
+    from rproctee.linux.lifecycle import report_dict, run_life
+    from rproctee.linux.state import CrashType, DumpConf
+    from rproctee.linux.system import build_system
+    from rproctee.platform.board import load_platform
+
+    phases: list[dict[str, Any]] = []
+    key = _timed(phases, f"keygen {KEY_TYPE}", lambda: generate_key(KEY_TYPE))
+    elf = _timed(phases, "build ELF", lambda: demo_firmware(code_kib))
+    image = _timed(phases, "sign", lambda: build_image([elf], KeySigner(key)))
+    system = _timed(phases, "register (probe, TEE session)", lambda: build_system(
+        load_platform("stm32mp15-dk2"), image, series=series, policy=policy,
+        key_pem=public_key_pem(key)))  # fmt: skip
+    report = run_life(system, crash=CrashType.WATCHDOG, coredump_mode=DumpConf.ENABLED)
+    phases += [{"phase": s.name, "seconds": s.seconds} for s in report.steps]
+    assert system.world is not None
+    segments = [
+        {"op": t.op, "da": t.da, "bytes": t.len, "seconds": t.seconds,
+         "gb_per_s": t.len / t.seconds / 1e9 if t.seconds > 0 else None}
+        for t in system.world.pta.timings
+    ]  # fmt: skip
+    return {
+        "ok": report.ok,
+        "policy": policy,
+        "series": series,
+        "image_bytes": len(image),
+        "key_fingerprint": fingerprint(key),
+        "phases": phases,
+        "segments": segments,
+        "life": report_dict(system, report),
+    }
+
+
+def _print_life_demo(doc: dict[str, Any]) -> None:
+    click.echo(
+        f"Signed a {doc['image_bytes']}-byte image with a fresh {KEY_TYPE} key "
+        f"(sha256 {doc['key_fingerprint'][:16]}...), TA policy {doc['policy']}"
     )
-    writes = Table("op", "da", "pa", "bytes", "GB/s", title="Device-memory writes")
-    for w, seg in zip(report["writes"], report["segments"], strict=False):
-        rate = seg["gb_per_s"]
-        writes.add_row(
-            w["op"],
-            f"{w['da']:#010x}",
-            f"{w['pa']:#010x}",
-            str(w["len"]),
-            f"{rate:.2f}" if rate else "-",
-        )
-    console.print(writes)
-    table = report["rsc_table"]
-    if table:
-        console.print(f"resource table at pa {table['pa']:#x}, {table['size']} bytes:")
-        for entry in report["rsc_table_decoded"] or []:
-            console.print(f"  {entry}")
-    times = Table("phase", "ms", title="Where the time went")
-    for p in report["prepare"] + report["timings"]:
-        times.add_row(p["phase"], f"{p['seconds'] * 1e3:.3f}")
-    console.print(times)
+    print_life(doc["life"])
+    click.echo("\nWhere the time went")
+    for p in doc["phases"]:
+        click.echo(f"  {p['phase']:<32} {p['seconds'] * 1e3:9.3f} ms")
+    click.echo("Device-memory writes by the PTA (LOAD_FW at boot and at recovery)")
+    for s in doc["segments"]:
+        rate = f"{s['gb_per_s']:.2f} GB/s" if s["gb_per_s"] else "-"
+        click.echo(f"  {s['op']:<5} da {s['da']:#010x} {s['bytes']:>8} bytes  {rate}")
 
 
 def register(group: click.Group) -> None:
@@ -194,23 +180,31 @@ def register(group: click.Group) -> None:
         help="TA policy.",
     )
     @click.option(
+        "--series",
+        type=click.Choice(["v15", "v22"]),
+        default="v22",
+        show_default=True,
+        help="Version of the Linux TEE series.",
+    )
+    @click.option(
         "--size-mib",
-        default=64,
+        default=16,
         show_default=True,
         help="Size of the kernel throughput run (0 skips it).",
     )
     @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
-    def demo(policy: str, size_mib: int, as_json: bool) -> None:
-        """Sign and securely load a firmware, then measure the kernels."""
-        secure = run_secure_demo(policy)
+    def demo(policy: str, series: str, size_mib: int, as_json: bool) -> None:
+        """Sign a firmware, then boot, crash, recover and stop it through
+        Linux -> TEE -> TA -> PTA; then measure the kernels."""
+        life = run_life_demo(policy, series)
         kernels_run = run_kernel_demo(size_mib) if size_mib > 0 else None
         if as_json:
-            emit_json({"secure_load": secure, "kernels": kernels_run})
+            emit_json({"life_demo": life, "kernels": kernels_run})
         else:
-            _print_secure(secure)
+            _print_life_demo(life)
             if kernels_run:
                 _print_kernels(kernels_run)
-        if secure["code"] != 0:
+        if not life["ok"]:
             raise SystemExit(exitcodes.TEE_ERROR)
 
 
