@@ -17,7 +17,7 @@ from rproctee.linux.mermaid import sequence_diagram
 from rproctee.linux.state import CrashType, DumpConf
 from rproctee.linux.system import System, build_system
 
-PHASES = ("boot", "crash+recovery", "shutdown")
+PHASES = ("register", "boot", "crash+recovery", "shutdown")
 COMMAND = "rproctee lifecycle-doc"
 
 INTRO = f"""# Life cycle of a TEE-managed remote processor

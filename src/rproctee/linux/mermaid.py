@@ -66,6 +66,8 @@ def _lines(e: Event, timings: bool = True) -> list[str]:
         return [f"Note over R: {e.name}"]
     if e.kind == "log" and d.get("level") == "err":
         return [f"Note over L: {e.name}"]
+    if e.kind == "log" and e.name == "tee bus probe":
+        return [f"Note over D: TEE bus: TA {d['uuid']} listed, bound {d['bound']}"]
     return []
 
 

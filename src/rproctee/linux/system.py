@@ -129,8 +129,9 @@ def build_system(
     )  # fmt: skip
     rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)
     if world is not None:
-        ctx = RprocTeeContext.probe(world.core, log, _ta_state(world))
-        rproc_tee_register(ctx, rproc, platform.processor_ids[0])
+        with log.in_phase("register"):
+            ctx = RprocTeeContext.probe(world.core, log, _ta_state(world))
+            rproc_tee_register(ctx, rproc, platform.processor_ids[0])
     return System(platform, rproc, log, memory, remote, world, files, series)
 
 
