@@ -125,7 +125,7 @@ def dma_alloc_carveout(rproc: Rproc, mem: MemEntry) -> None:
     if mem.da != FW_RSC_ADDR_ANY and mem.da != (dma & 0xFFFFFFFF):
         rproc.log_msg(
             "warn", "Allocated carveout doesn't fit device address request",
-            name=mem.name, da=mem.da, dma=dma,
+            carveout=mem.name, da=mem.da, dma=dma,
         )  # fmt: skip
     if mem.da == FW_RSC_ADDR_ANY:
         mem.da = dma & 0xFFFFFFFF
