@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from platform_helpers import TEST_DATA, Seg, make_elf, rsc_table
 
-from rproctee.errors import ElfFormatError, FormatError
+from rproctee.errors import FormatError
 from rproctee.platform.board import PlatformSpec, load_platform
 from rproctee.platform.check import CheckReport, check_firmware
 from rproctee.platform.memory import RegionSpec
@@ -83,10 +83,12 @@ def test_filesz_above_memsz_is_a_linux_only_refusal() -> None:
     assert report.findings[0].linux == "bad phdr filesz 0x20 memsz 0x10"
 
 
-def test_empty_pt_load_is_skipped_by_the_ta() -> None:
+def test_empty_pt_load_is_skipped_by_the_ta_and_by_linux() -> None:
+    # rproc_elf_load_segments skips p_memsz == 0 before translating (6.12).
     report = _check([Seg(0x20000000, b"", memsz=0)])
     assert report.would_load and report.segments[0].status == "empty"
-    assert report.findings[0].linux == "bad phdr da 0x20000000 mem 0x0"
+    assert report.linux_would_load and report.findings == ()
+    assert report.segments[0].linux_region is None
 
 
 def test_overlapping_segments_warn() -> None:
@@ -145,6 +147,9 @@ def test_bad_resource_table(blob: bytes, linux: str) -> None:
     report = _check([Seg(0x0, b"\0" * 64)], rsc=(0x0, blob))
     assert report.ta_result == "TEE_ERROR_BAD_FORMAT"
     assert report.findings[0].linux == linux
+    # stm32_rproc_parse_fw logs it and boots without a table
+    assert report.parse_fw.value == "stm32" and report.linux_would_load
+    assert report.linux[0].log == (linux, "no resource table found for this firmware")
 
 
 def test_other_platform_regions() -> None:
@@ -159,8 +164,13 @@ def test_not_an_image() -> None:
 
 
 def test_unreadable_elf() -> None:
-    with pytest.raises(ElfFormatError):
-        check_firmware(b"\x7fELF" + bytes(10), DK2)
+    # A report, not an exception: the TA cannot read the headers, and Linux
+    # still gives its own verdict (it reads fewer fields than the TA).
+    report = check_firmware(b"\x7fELF" + bytes(10), DK2)
+    assert report.ta_result == "TEE_ERROR_BAD_FORMAT" and report.segments == ()
+    assert not report.linux_would_load
+    assert report.linux[0].message == "Image is too small"
+    assert report.findings[0].linux == "Image is too small"
 
 
 def test_to_dict() -> None:

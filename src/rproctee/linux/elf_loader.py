@@ -150,6 +150,26 @@ class ParseFwPolicy(enum.Enum):
         }[self]
 
 
+def parse_fw_policy_for(platform: Any) -> ParseFwPolicy:
+    """The ``parse_fw`` of the Linux driver that serves ``platform``.
+
+    A platform may name its driver (a ``linux_driver`` attribute holding
+    ``"default"``, ``"stm32"`` or ``"imx"``).  Otherwise it is ``stm32_rproc``:
+    every platform the project models is an stm32mp remote processor (the
+    presets, device trees with ``st,stm32mp*`` nodes, and TOML profiles,
+    which describe the same stm32mp PTA), and the normal world's ``--no-tee``
+    boot runs ``st_rproc_ops``.
+
+    Parameters
+    ----------
+    platform : rproctee.platform.PlatformSpec
+    """
+    driver = getattr(platform, "linux_driver", None)
+    if driver is None:
+        return ParseFwPolicy.STM32
+    return ParseFwPolicy(driver)
+
+
 class LinuxElfError(RprocError, ValueError):
     """The Linux ELF ops refuse the firmware.
 
@@ -761,23 +781,19 @@ def rproc_elf_find_loaded_rsc_table(fw: Any, da_to_va: DaToVa) -> Any:
 # rproc_da_to_va over a carveout list, and the whole ELF boot as a dry run
 
 
-class Carveout(Protocol):
-    """What :func:`carveout_da_to_va` needs of a carveout."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def da(self) -> int: ...
-
-    @property
-    def size(self) -> int: ...
+def _carveout_len(mem: Any) -> int:
+    """``carveout->len``: a ``RegionSpec``'s ``size`` or a ``MemEntry``'s ``len``."""
+    size = getattr(mem, "size", None)
+    return int(mem.len if size is None else size)
 
 
 def carveout_da_to_va(
-    carveouts: Sequence[Carveout], da: int, length: int
+    carveouts: Sequence[Any], da: int, length: int
 ) -> tuple[int, int] | None:
     """``rproc_da_to_va``'s carveout walk: (index, offset) of the first fit.
+
+    ``carveouts`` are objects with ``name``, ``da`` and ``size`` (or ``len``),
+    in list order; entries the caller has not allocated must be left out.
 
     ``int offset = da - carveout->da`` keeps 32 signed bits, so a difference
     of 2**31 or more (mod 2**32) is negative and skipped; ``offset + len`` is
@@ -794,7 +810,7 @@ def carveout_da_to_va(
         if offset >= 1 << 31:
             continue
         end = offset + length
-        if end & _U64 > mem.size:
+        if end & _U64 > _carveout_len(mem):
             continue
         if end > _U64:
             raise _oob(
@@ -811,8 +827,10 @@ class LinuxVerdict:
     """What ``rproc_fw_boot`` with the ELF ops would do, step by step.
 
     ``loads`` is False at the first refusal: ``function``, ``errno`` and
-    ``message`` (the kernel's log line) say where and why.  ``log`` holds
-    every line the kernel would log, in order, warnings included.
+    ``message`` (the kernel's log line) say where and why, ``segment`` which
+    program header.  ``log`` holds every line the kernel would log, in
+    order, warnings included.  ``table_error`` is the refusal of a table
+    ``parse_fw`` went on without (stm32, imx).
     """
 
     loads: bool
@@ -851,7 +869,7 @@ class LinuxVerdict:
 
 def elf_boot_verdict(
     fw: Any,
-    carveouts: Sequence[Carveout],
+    carveouts: Sequence[Any],
     *,
     policy: ParseFwPolicy = ParseFwPolicy.DEFAULT,
     has_iommu: bool = False,
@@ -893,8 +911,9 @@ def elf_boot_verdict(
         state["boot_addr"] = rproc_elf_get_boot_addr(fw)
         parsed = parse_fw(fw, policy)
         log.extend(parsed.log)
-        if parsed.rejected is not None:
-            state["table_error"] = parsed.rejected.message or parsed.rejected.note
+        if parsed.rejected is not None and parsed.rejected.message:
+            # a table find_table refused (not a missing section)
+            state["table_error"] = parsed.rejected.message
         try:
             state["rsc_table"] = rproc_handle_resources(
                 parsed.table, has_iommu=has_iommu

@@ -13,15 +13,21 @@ placement of the firmware (spec sections 2.5-2.7 and 3.3):
 * the ``.resource_table`` section is checked as the TA does, then translated
   with ``DA_TO_PA(sh_addr, sh_size)``.
 
-Each finding also carries the Linux kernel's own wording when its ELF loader
-(``rproc_elf_load_segments``, ``find_table``) would refuse the same thing, so
-users can search either message. Signatures and hashes are not checked here.
+The Linux verdict comes from the one implementation of the Linux ELF ops,
+:func:`rproctee.linux.elf_loader.elf_boot_verdict` (Linux 6.12), run as a dry
+run over the platform's Linux carveouts with the ``parse_fw`` of the
+platform's driver (:class:`~rproctee.linux.elf_loader.ParseFwPolicy`: stm32
+for presets and device trees, the generic default for TOML profiles), the
+same code the normal world's ``--no-tee`` boot runs.  Its refusal (or the
+table it logs and boots without) is attached to the finding for the same
+place, in the kernel's own wording, so users can search either message.
+Signatures and hashes are not checked here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +35,14 @@ import numpy as np
 from rproctee import kernels
 from rproctee.elf import ElfScan, scan_elf
 from rproctee.errors import AddressError, ElfFormatError, FormatError
+from rproctee.linux.elf_loader import (
+    LinuxElfError,
+    LinuxVerdict,
+    ParseFwPolicy,
+    carveout_da_to_va,
+    elf_boot_verdict,
+    parse_fw_policy_for,
+)
 from rproctee.platform.board import PlatformSpec
 from rproctee.platform.memory import RegionSpec
 
@@ -76,8 +90,9 @@ class Finding:
 
     ``severity``: ``"error"`` (OP-TEE refuses: ``ta`` is its result),
     ``"warning"`` (OP-TEE loads it, but it is dangerous or surprising) or
-    ``"linux"`` (only the Linux ELF loader would refuse). ``linux`` is the
-    kernel's message for the same input, if it has one.
+    ``"linux"`` (only the Linux ELF ops would refuse). ``linux`` is the line
+    the Linux kernel logs for the same input, if it logs one (for a table
+    stm32/imx boot without, the table's refusal).
     """
 
     severity: str
@@ -135,6 +150,8 @@ class CheckReport:
     segments: tuple[SegmentCheck, ...]
     rsc_table: RscTableCheck | None
     findings: tuple[Finding, ...]
+    linux: tuple[LinuxVerdict, ...] = ()
+    parse_fw: ParseFwPolicy = ParseFwPolicy.DEFAULT
 
     @property
     def would_load(self) -> bool:
@@ -151,8 +168,8 @@ class CheckReport:
 
     @property
     def linux_would_load(self) -> bool:
-        """Whether the Linux ELF loader would accept the same segments."""
-        return not any(f.linux for f in self.findings)
+        """Whether ``rproc_fw_boot`` with the Linux ELF ops accepts every ELF."""
+        return all(v.loads for v in self.linux)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (addresses as integers)."""
@@ -164,6 +181,11 @@ class CheckReport:
             "ta_result": self.ta_result,
             "ta_result_code": TEE_RESULTS[self.ta_result],
             "linux_would_load": self.linux_would_load,
+            "linux": {
+                "parse_fw": self.parse_fw.value,
+                "parse_fw_function": self.parse_fw.driver_function,
+                "images": [v.to_dict() for v in self.linux],
+            },
             "images": self.images,
             "segments": [_segment_dict(s) for s in self.segments],
             "resource_table": asdict(self.rsc_table) if self.rsc_table else None,
@@ -193,24 +215,13 @@ class _RegionTable:
         region = self.regions[code]
         return Placement(op, da, size, region.name, region.pa + da - region.da, None)
 
-    def linux_da_to_va(self, da: int, length: int) -> str | None:
-        """Linux ``rproc_da_to_va`` over the regions taken as carveouts.
-
-        ``offset = da - carveout.da`` is stored in an ``int``, so the
-        difference is reduced to 32 bits and a value of 2**31 or more is
-        taken as negative (and skipped).
-        """
-        for region in self.regions:
-            offset = (da - region.da) % _U32
-            if offset >= 1 << 31:
-                continue
-            if offset + length <= region.size:
-                return region.name
-        return None
-
 
 def check_firmware(
-    buf: bytes | bytearray | memoryview, platform: PlatformSpec, source: str = ""
+    buf: bytes | bytearray | memoryview,
+    platform: PlatformSpec,
+    source: str = "",
+    *,
+    parse_fw: ParseFwPolicy | None = None,
 ) -> CheckReport:
     """Pre-flight a signed image or ELF file against a platform.
 
@@ -222,6 +233,9 @@ def check_firmware(
         From :func:`rproctee.platform.board.load_platform`.
     source : str
         File name kept in the report.
+    parse_fw : ParseFwPolicy, optional
+        The Linux driver's ``parse_fw``; by default the platform's
+        (:func:`~rproctee.linux.elf_loader.parse_fw_policy_for`).
 
     Returns
     -------
@@ -232,14 +246,14 @@ def check_firmware(
     Raises
     ------
     FormatError
-        Neither magic matches.
+        Neither magic matches.  (An ELF whose headers the TA cannot read is
+        a ``TEE_ERROR_BAD_FORMAT`` finding, beside Linux's own verdict.)
     rproctee.image.ImageFormatError
         The signed-image container is malformed.
-    ElfFormatError
-        An embedded ELF's headers cannot be read at all.
     """
     view = memoryview(buf).cast("B")
-    state = _State(_RegionTable(platform.regions), platform)
+    policy = parse_fw if parse_fw is not None else parse_fw_policy_for(platform)
+    state = _State(_RegionTable(platform.regions), platform, policy)
     elfs = _split_input(view, state)
     for image, (data, abs_offset) in enumerate(elfs):
         _check_elf(state, image, data, abs_offset)
@@ -252,6 +266,8 @@ def check_firmware(
         segments=tuple(state.segments),
         rsc_table=state.rsc,
         findings=tuple(state.findings),
+        linux=tuple(state.linux),
+        parse_fw=policy,
     )
 
 
@@ -289,9 +305,14 @@ def _sign_type_findings(state: _State, sign_type: int) -> None:
 class _State:
     """What the walk accumulates: segments, findings, the resource table."""
 
-    def __init__(self, table: _RegionTable, platform: PlatformSpec) -> None:
+    def __init__(
+        self, table: _RegionTable, platform: PlatformSpec, policy: ParseFwPolicy
+    ) -> None:
         self.table = table
         self.platform = platform
+        self.policy = policy
+        self.carveouts = platform.linux_carveouts()
+        self.linux: list[LinuxVerdict] = []
         self.kind = "elf"
         #: (p_type, p_paddr, p_filesz, p_memsz) of each HASHTABLE entry.
         self.hash_table: list[tuple[int, int, int, int]] | None = None
@@ -307,7 +328,22 @@ class _State:
 
 
 def _check_elf(state: _State, image: int, data: memoryview, abs_offset: int) -> None:
-    scan = scan_elf(data)
+    try:
+        scan = scan_elf(data)
+    except ElfFormatError as exc:
+        # The TA cannot read the headers; Linux reads fewer fields (issue 13:
+        # no e_phentsize/e_shentsize check) and still gets its own verdict.
+        where = f"image {image} ELF header"
+        state.add("error", where, "TEE_ERROR_BAD_FORMAT", str(exc), None)
+    else:
+        _check_scanned(state, image, scan, abs_offset)
+    verdict = elf_boot_verdict(data, state.carveouts, policy=state.policy)
+    state.linux.append(verdict)
+    _merge_linux(state, image, verdict)
+
+
+def _check_scanned(state: _State, image: int, scan: ElfScan, abs_offset: int) -> None:
+    """The TA's side: header, each program header, the resource table."""
     if image == 0:
         _header_findings(state, scan)
     for index in range(scan.phnum):
@@ -328,22 +364,7 @@ def _header_findings(state: _State, scan: ElfScan) -> None:
             None,
         )
     if scan.phnum == 0:
-        state.add(
-            "error",
-            where,
-            "TEE_ERROR_BAD_FORMAT",
-            "e_phnum is 0",
-            "No loadable segments",
-        )
-    if scan.data != 1:
-        state.add(
-            "linux",
-            where,
-            None,
-            "EI_DATA is big-endian: the TA does not check it and reads the "
-            "fields little-endian",
-            "Unsupported firmware endianness",
-        )
+        state.add("error", where, "TEE_ERROR_BAD_FORMAT", "e_phnum is 0", None)
 
 
 def _check_segment(
@@ -362,15 +383,29 @@ def _check_segment(
             "TEE_ERROR_BAD_FORMAT",
             f"p_offset {ph['p_offset']:#x} + p_filesz {filesz:#x} is beyond the "
             f"{len(scan.buf):#x}-byte ELF file",
-            f"truncated fw: need {end:#x} avail {len(scan.buf):#x}",
+            None,
         )
         return _segment(image, index, ph, None, None, None, "truncated")
     copy, fill = _ta_placements(state.table, paddr, filesz, memsz)
-    linux = state.table.linux_da_to_va(paddr, memsz)
+    linux = _linux_carveout(state, paddr, memsz)
     if not _hash_entry_ok(state, where, paddr, filesz, memsz):
         return _segment(image, index, ph, copy, fill, linux, "no-hash")
     status = _segment_findings(state, where, ph, copy, fill, linux)
     return _segment(image, index, ph, copy, fill, linux, status)
+
+
+def _linux_carveout(state: _State, paddr: int, memsz: int) -> str | None:
+    """The carveout ``rproc_da_to_va`` gives ``[p_paddr, +p_memsz)`` (display).
+
+    None for ``p_memsz`` 0 (Linux skips the segment) or no carveout.
+    """
+    if memsz == 0:
+        return None
+    try:
+        hit = carveout_da_to_va(state.carveouts, paddr, memsz)
+    except LinuxElfError:
+        return None
+    return None if hit is None else state.carveouts[hit[0]].name
 
 
 def _segment(
@@ -438,8 +473,7 @@ def _segment_findings(
     fill: Placement | None,
     linux_region: str | None,
 ) -> str:
-    paddr, filesz, memsz = ph["p_paddr"], ph["p_filesz"], ph["p_memsz"]
-    linux = _linux_segment_message(paddr, filesz, memsz, linux_region)
+    filesz, memsz = ph["p_filesz"], ph["p_memsz"]
     for placement in (copy, fill):
         if placement is not None and placement.reason is not None:
             state.add(
@@ -447,11 +481,9 @@ def _segment_findings(
                 where,
                 "TEE_ERROR_ACCESS_DENIED",
                 f"PTA {placement.op}: {_address_text(placement)}",
-                linux,
+                None,
             )
             return placement.reason
-    if linux is not None:
-        state.add("linux", where, None, _linux_only_text(filesz, memsz), linux)
     return "empty" if filesz == 0 and memsz == 0 else "ok"
 
 
@@ -460,27 +492,68 @@ def _address_text(placement: Placement) -> str:
     return str(AddressError("device", placement.da, placement.size, placement.reason))
 
 
-def _linux_segment_message(
-    paddr: int, filesz: int, memsz: int, region: str | None
-) -> str | None:
-    if filesz > memsz:
-        return f"bad phdr filesz 0x{filesz:x} memsz 0x{memsz:x}"
-    if region is None:
-        return f"bad phdr da 0x{paddr:x} mem 0x{memsz:x}"
-    return None
+def _merge_linux(state: _State, image: int, verdict: LinuxVerdict) -> None:
+    """Attach the Linux verdict to the finding for the same place.
+
+    A table stm32/imx log and boot without is a warning; a refusal goes on
+    the TA's finding for the same place, or becomes a ``linux`` finding.
+    """
+    rsc_where = f"image {image} {RSC_SECTION}"
+    if verdict.table_error is not None:
+        text = (
+            f"Linux ({verdict.policy.driver_function}) logs this and boots "
+            "without a resource table"
+        )
+        _attach(state, rsc_where, verdict.table_error, "warning", text)
+    if verdict.loads or verdict.message is None:
+        return
+    if verdict.segment is not None:
+        where = f"image {image} segment {verdict.segment}"
+    elif verdict.function in _RSC_FUNCTIONS:
+        where = rsc_where
+    else:
+        where = f"image {image} ELF header"
+    _attach(state, where, verdict.message, "linux", _linux_only_text(verdict))
 
 
-def _linux_only_text(filesz: int, memsz: int) -> str:
-    if filesz > memsz:
+_RSC_FUNCTIONS = ("find_table", "rproc_elf_load_rsc_table", "rproc_handle_resources")
+
+
+def _attach(state: _State, where: str, linux: str, severity: str, text: str) -> None:
+    for i, finding in enumerate(state.findings):
+        if finding.where == where and finding.severity == "error" and not finding.linux:
+            state.findings[i] = replace(finding, linux=linux)
+            return
+    state.add(severity, where, None, text, linux)
+
+
+def _linux_only_text(verdict: LinuxVerdict) -> str:
+    """Why only Linux refuses, in a sentence."""
+    message = verdict.message or ""
+    if verdict.kernel_oob:
+        return (
+            f"a real Linux kernel would read out of bounds in {verdict.function} "
+            "on this image (it may oops); the model refuses it"
+        )
+    if message == "Unsupported firmware endianness":
+        return (
+            "EI_DATA is big-endian: the TA does not check it and reads the "
+            "fields little-endian"
+        )
+    if message.startswith("bad phdr filesz"):
         return (
             "p_filesz > p_memsz: the TA copies p_filesz bytes and zero-fills "
             "nothing; Linux refuses the segment"
         )
-    if memsz == 0:
-        return "empty PT_LOAD: the TA skips it; Linux still needs its address mapped"
+    if message.startswith("bad phdr da"):
+        return (
+            "Linux needs [p_paddr, +p_memsz) inside one carveout "
+            "(rproc_da_to_va); the TA translates the file part and the "
+            "zero-fill separately"
+        )
     return (
-        "the file part and the zero-fill sit in different regions: the TA "
-        "translates them separately, Linux needs [p_paddr, +p_memsz) in one"
+        f"Linux {verdict.function} refuses this image "
+        f"(parse_fw: {verdict.policy.driver_function})"
     )
 
 
@@ -508,7 +581,7 @@ def _check_rsc_table(state: _State, image: int, scan: ElfScan, abs_offset: int) 
     problem = _rsc_layout_problem(scan, sh, abs_offset)
     placement = None
     if problem is not None:
-        state.add("error", where, problem[0], problem[1], problem[2])
+        state.add("error", where, problem[0], problem[1], None)
     else:
         placement = state.table.place("DA_TO_PA", sh["sh_addr"], sh["sh_size"])
         _rsc_placement_findings(state, where, placement)
@@ -529,24 +602,24 @@ def _check_rsc_table(state: _State, image: int, scan: ElfScan, abs_offset: int) 
 
 def _rsc_layout_problem(
     scan: ElfScan, sh: dict[str, int], abs_offset: int
-) -> tuple[str, str, str | None] | None:
+) -> tuple[str, str] | None:
+    """The TA's checks of the table section (result, reason), or None."""
     off, size, file_len = sh["sh_offset"], sh["sh_size"], len(scan.buf)
     bad = "TEE_ERROR_BAD_FORMAT"
     if size > file_len or off > file_len - size:
         msg = f"[sh_offset {off:#x}, +{size:#x}) is beyond the {file_len:#x}-byte file"
-        return bad, msg, "resource table truncated"
+        return bad, msg
     if size < 16:
-        return bad, f"sh_size {size} < 16", "header-less resource table"
+        return bad, f"sh_size {size} < 16"
     if (abs_offset + off) % 4:
-        return "TEE_ERROR_CORRUPT_OBJECT", "table not 4-byte aligned in memory", None
+        return "TEE_ERROR_CORRUPT_OBJECT", "table not 4-byte aligned in memory"
     words = np.frombuffer(scan.buf[off : off + 16], dtype="<u4").tolist()
     if words[0] != 1:
-        return bad, f"version {words[0]} is not 1", f"unsupported fw ver: {words[0]}"
+        return bad, f"version {words[0]} is not 1"
     if words[2] or words[3]:
-        return bad, "reserved words are not 0", "non zero reserved bytes"
+        return bad, "reserved words are not 0"
     if 16 + 4 * words[1] > size:
-        msg = f"{words[1]} entries do not fit sh_size {size:#x}"
-        return bad, msg, "resource table incomplete"
+        return bad, f"{words[1]} entries do not fit sh_size {size:#x}"
     return None
 
 
