@@ -21,6 +21,7 @@ from rproctee.cli.output import guard
 #: Command modules; each exposes ``register(group)``.
 COMMAND_MODULES = (
     "demo", "image_cmds", "platform_cmds", "tee_cmds", "qcom_cmds", "boot_cmds",
+    "sysfs_cmds",
 )
 
 #: Top-level command name -> (module in COMMAND_MODULES, one-line help for
@@ -40,6 +41,7 @@ COMMAND_INDEX: dict[str, tuple[str, str]] = {
     "pubkey": ("image_cmds", "Show a key's public half and its fingerprint."),
     "sign": ("image_cmds", "Build and sign an image (like OP-TEE's sign_rproc_fw.py)."),
     "stitch": ("image_cmds", "Put a signature made elsewhere into an image."),
+    "sysfs": ("sysfs_cmds", "Serve the remoteproc sysfs/debugfs ABI over FUSE."),
     "verify": ("image_cmds", "Check an image's signature and every segment hash."),
 }
 
