@@ -131,7 +131,7 @@ def test_ecc_key_info_and_platform_tlvs(cli: click.Group, files: Path) -> None:
         (("--plat-tlv", "0x20000", "1"), 2, "not in range"),
         (("--plat-tlv", "0x10000", "0x1ffffffff"), 2, "32 bits"),
         (("--key_type", "DSA"), 2, "Invalid value"),
-        (("--key_type", "ECC"), 5, "key type ECC requested"),
+        (("--key_type", "ECC"), 2, "key type ECC requested but the key is RSA"),
     ],
 )
 def test_sign_usage_errors(
@@ -163,12 +163,12 @@ def test_sign_io_malformed_and_key_errors(cli: click.Group, files: Path) -> None
     bad = run(cli, *base, "--in", files / "bad.elf", "--key", files / "rsa2048.pem")
     assert bad.exit_code == 4 and "e_machine" in bad.stderr
     pub = run(cli, *base, "--in", files / "fw1.elf", "--key", files / "rsa2048_pub.pem")
-    assert pub.exit_code == 5
+    assert pub.exit_code == 2  # a key problem is a usage error
     assert "Provided key cannot be used for signing" in pub.stderr
     nopwd = run(
         cli, *base, "--in", files / "fw1.elf", "--key", files / "rsa2048_enc.pem"
     )
-    assert nopwd.exit_code == 5
+    assert nopwd.exit_code == 2 and "give its passphrase (--key-pwd)" in nopwd.stderr
 
 
 def test_verify_exit_codes_and_json(cli: click.Group, files: Path) -> None:
@@ -181,6 +181,7 @@ def test_verify_exit_codes_and_json(cli: click.Group, files: Path) -> None:
         "name": "signature",
         "kind": "signature",
         "ok": True,
+        "authenticated": True,
         "detail": doc["checks"][0]["detail"],
     }
     wrong = run(cli, "verify", good, "--key", files / "rsa2048_enc_pub.pem")

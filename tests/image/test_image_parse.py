@@ -96,13 +96,13 @@ def _expect(data: bytes, field: str, match: str | None = None) -> ImageFormatErr
 
 @pytest.mark.parametrize("size", [0, 1, 19])
 def test_shorter_than_header(size: int) -> None:
-    _expect(GOOD[:size], "image size", "shorter than the 20-byte header")
+    _expect(GOOD[:size], "image size", "shorter than the 0x14-byte header")
 
 
 def test_bad_magic_and_version() -> None:
     err = _expect(patch_u32(GOOD, 0, 0x48454C46), "magic")
     assert str(err) == "magic = 0x48454c46: must be 0x3543a468"
-    _expect(patch_u32(GOOD, 4, 2), "version", "must be 1")
+    _expect(patch_u32(GOOD, 4, 2), "version", "must be 0x1")
     _expect(patch_u32(GOOD, 4, 0), "version")
 
 

@@ -26,12 +26,13 @@ traceback only with ``RPROCTEE_TRACEBACK=1``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -40,6 +41,7 @@ from rproctee.errors import FormatError, RprocError
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def emit_json(obj: dict[str, Any]) -> None:
@@ -174,15 +176,31 @@ def wants_json(argv: Sequence[str]) -> bool:
     return False
 
 
-def guard(invoke: Callable[[], T], argv: Sequence[str]) -> T:
+def guarded(func: Callable[P, T]) -> Callable[P, T]:
+    """Decorate a command callback so its failures use the one error style.
+
+    The top-level group already guards every command; this makes a command
+    behave the same when it is registered on another group (tests, plugins).
+    ``--json`` is read from the callback's ``as_json`` parameter.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        run = functools.partial(func, *args, **kwargs)
+        return guard(run, bool(kwargs.get("as_json")))
+
+    return wrapper
+
+
+def guard(invoke: Callable[[], T], as_json: bool | Sequence[str]) -> T:
     """Run a command, showing every failure in the one error style.
 
     Parameters
     ----------
     invoke : callable
         Runs the command (the group's own ``invoke``).
-    argv : sequence of str
-        The command line, to know whether ``--json`` was asked for.
+    as_json : bool or sequence of str
+        Whether ``--json`` was asked for, or the command line to look in.
 
     Returns
     -------
@@ -193,7 +211,8 @@ def guard(invoke: Callable[[], T], argv: Sequence[str]) -> T:
     SystemExit
         With the documented status after a failure was shown.
     """
-    as_json = wants_json(argv)
+    if not isinstance(as_json, bool):
+        as_json = wants_json(as_json)
     try:
         return invoke()
     except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):

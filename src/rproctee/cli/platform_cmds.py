@@ -32,8 +32,12 @@ def _load(platform: str, node: str | None) -> PlatformSpec:
         raise click.UsageError(f"--platform: {exc}") from exc
 
 
-@click.command("check")
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.command(
+    "check",
+    epilog="\b\nExample:\n  rproctee check fw.elf --platform stm32mp15-dk2\n"
+    "  rproctee check fw.img -p board.dtb --node m4@10000000 --json",
+)
+@click.argument("image", type=click.Path(path_type=Path))
 @click.option("--platform", "-p", "platform", required=True, help=_PLATFORM_HELP)
 @click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
@@ -48,9 +52,10 @@ def check_cmd(
     table's location, and each problem with the TA's result code and the
     Linux ELF loader's own message. Signatures and hashes are not verified.
 
+    \b
     Exit status: 0 would load; 1 would not load (or, with --strict, loads
-    with warnings); 2 bad option or platform; 3 unreadable file; 4 not a
-    signed image or ELF, or malformed.
+    with warnings); 2 bad option or platform; 3 unreadable file or a
+    directory; 4 not a signed image or ELF, or malformed.
     """
     spec = _load(platform, node)
     try:

@@ -77,6 +77,30 @@ def _password(password: str | bytes | None) -> bytes | None:
     return password
 
 
+def _require_pem(pem: bytes) -> None:
+    if b"-----BEGIN" not in pem or b"KEY-----" not in pem:
+        raise KeyFormatError("not a PEM key (no '-----BEGIN ... KEY-----' line)")
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).strip().split(". ", 1)[0].rstrip(".")
+    return text or type(exc).__name__
+
+
+def _private_key_problem(
+    pem: bytes, password: str | bytes | None, exc: BaseException
+) -> str:
+    """Say which of the usual private-key mistakes happened, in words."""
+    encrypted = b"ENCRYPTED" in pem
+    if encrypted and not password:
+        return "the private key is encrypted: give its passphrase (--key-pwd)"
+    if encrypted:
+        return "wrong passphrase for the encrypted private key"
+    if password and isinstance(exc, TypeError):
+        return "a passphrase was given but the private key is not encrypted"
+    return f"not a readable private key: {_first_sentence(exc)}"
+
+
 def load_private_key(pem: bytes, password: str | bytes | None = None) -> PrivateKey:
     """Load an RSA or P-256 private key from PEM text.
 
@@ -100,11 +124,15 @@ def load_private_key(pem: bytes, password: str | bytes | None = None) -> Private
         is missing or wrong, or the key type is unsupported.
     """
     if b"PUBLIC KEY-----" in pem and b"PRIVATE KEY-----" not in pem:
-        raise KeyFormatError("Provided key cannot be used for signing")
+        raise KeyFormatError(
+            "Provided key cannot be used for signing: it is a public key, "
+            "give the private key"
+        )
+    _require_pem(pem)
     try:
         key = serialization.load_pem_private_key(pem, password=_password(password))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFormatError(f"cannot load private key: {exc}") from exc
+        raise KeyFormatError(_private_key_problem(pem, password, exc)) from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise KeyFormatError(f"unsupported key type {type(key).__name__}")
     key_sign_type(key)
@@ -134,10 +162,13 @@ def load_public_key(pem: bytes, password: str | bytes | None = None) -> PublicKe
     """
     if b"PRIVATE KEY-----" in pem:
         return load_private_key(pem, password).public_key()
+    _require_pem(pem)
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyFormatError(f"cannot load public key: {exc}") from exc
+        raise KeyFormatError(
+            f"not a readable public key: {_first_sentence(exc)}"
+        ) from exc
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise KeyFormatError(f"unsupported key type {type(key).__name__}")
     key_sign_type(key)

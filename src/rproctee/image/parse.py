@@ -147,16 +147,28 @@ def _fit(field: str, value: int, size: int, offset: int, limit: int) -> None:
         )
 
 
+def _magic_hint(view: memoryview) -> str | None:
+    """A plain ELF is the usual wrong input: say so instead of quoting magic."""
+    if bytes(view[:4]) == b"\x7fELF":
+        return (
+            "this is an ELF file, not a signed image: sign it first "
+            "(rproctee sign --in ELF --key KEY --out IMAGE)"
+        )
+    return None
+
+
 def _check_header(view: memoryview) -> ImageHeader:
     if len(view) < HEADER_SIZE:
         raise ImageFormatError(
-            "image size", len(view), "shorter than the 20-byte header"
+            "image size", len(view), f"shorter than the {HEADER_SIZE:#x}-byte header"
         )
     hdr = ImageHeader.unpack(view)
     if hdr.magic != MAGIC:
-        raise ImageFormatError("magic", hdr.magic, f"must be {MAGIC:#x}")
+        raise ImageFormatError(
+            "magic", hdr.magic, f"must be {MAGIC:#x}", _magic_hint(view)
+        )
     if hdr.version != VERSION:
-        raise ImageFormatError("version", hdr.version, f"must be {VERSION}")
+        raise ImageFormatError("version", hdr.version, f"must be {VERSION:#x}")
     for field in ("tlv_len", "sign_len"):
         if getattr(hdr, field) == 0:
             raise ImageFormatError(field, 0, "must be non-zero")

@@ -20,8 +20,8 @@ from rproctee.elf import Phdr
 from rproctee.errors import ElfFormatError
 from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, scan_elf_info
 from rproctee.image.errors import HashMismatchError, ImageFormatError, SignatureError
-from rproctee.image.format import HashEntry
-from rproctee.image.keys import PublicKey, key_sign_type
+from rproctee.image.format import HashEntry, SignType
+from rproctee.image.keys import PublicKey, key_sign_type, signature_size
 from rproctee.image.parse import EmbeddedImage, SignedImage, parse_image
 from rproctee.image.sign import verify_digest
 
@@ -87,10 +87,28 @@ def _signature_check(image: SignedImage, key: PublicKey) -> Check:
     if key_type is not image.sign_type:
         detail = f"key is {key_type.name} but SIGNTYPE is {image.sign_type.name}"
         return Check("signature", CheckKind.SIGNATURE, False, detail)
+    size_problem = _size_mismatch(image, key)
+    if size_problem is not None:
+        return Check("signature", CheckKind.SIGNATURE, False, size_problem)
     good = verify_digest(key, image.sign_type, image.digest(), bytes(image.signature))
     what = f"{image.sign_type.name} signature over {len(image.signed_message)} bytes"
     detail = f"{what}: {'valid' if good else 'does not verify with this key'}"
     return Check("signature", CheckKind.SIGNATURE, good, detail)
+
+
+def _size_mismatch(image: SignedImage, key: PublicKey) -> str | None:
+    """An RSA key of another size can never verify: name both sizes."""
+    if image.sign_type is not SignType.RSA:
+        return None
+    want = signature_size(key)
+    have = len(image.signature)
+    if want == have:
+        return None
+    return (
+        f"the image's signature is {have} bytes (RSA-{have * 8}) but the key is "
+        f"RSA-{key.key_size} ({want}-byte signatures): verify with the signer's "
+        "public key (--key)"
+    )
 
 
 def _tlv_check(image: SignedImage) -> Check:
@@ -106,7 +124,8 @@ def _elf_phdrs(img: EmbeddedImage) -> tuple[Check, tuple[Phdr, ...]]:
     except ElfFormatError as exc:
         return Check(name, CheckKind.FORMAT, False, str(exc)), ()
     if (info.elf_class, info.data) != (ELFCLASS32, ELFDATA2LSB):
-        detail = f"class {info.elf_class} data {info.data}: must be ELF32 LE"
+        got = f"ELFCLASS{info.elf_class} {'LSB' if info.data == ELFDATA2LSB else 'MSB'}"
+        detail = f"{got}: must be ELFCLASS32 little-endian (ELFDATA2LSB)"
         return Check(name, CheckKind.FORMAT, False, detail), ()
     detail = f"ELF32 LE, {len(info.phdrs)} program headers"
     return Check(name, CheckKind.FORMAT, True, detail), info.phdrs
