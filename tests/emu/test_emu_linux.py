@@ -23,10 +23,12 @@ from emu_helpers import dk2, key_pem, signed, symbols  # noqa: E402
 
 from rproctee.emu import EmulatedFirmware, FaultKind  # noqa: E402
 from rproctee.emu.prstatus import PR_REG_OFFSET  # noqa: E402
+from rproctee.emu.vring import HostVirtqueue  # noqa: E402
 from rproctee.linux.firmware_hook import RunningFirmware  # noqa: E402
 from rproctee.linux.state import RprocState  # noqa: E402
 from rproctee.linux.sysfs import Debugfs, Sysfs  # noqa: E402
 from rproctee.linux.system import System, build_system  # noqa: E402
+from rproctee.rsctable import parse_resource_table  # noqa: E402
 
 BUDGET = 20_000
 
@@ -67,8 +69,6 @@ def test_virtio_firmware_boots_through_the_tee(series: str) -> None:
 
 
 def _status_offset(board: System) -> int:
-    from rproctee.rsctable import parse_resource_table
-
     table = board.rproc.loaded_table
     assert table is not None
     raw = board.memory.read_da(table.da, board.rproc.table_sz)
@@ -164,3 +164,32 @@ def test_shutdown_holds_the_core_in_reset() -> None:
     ticks = fw.core.ticks
     board.rproc.tick(3)
     assert fw.core.ticks == ticks
+
+
+def test_message_through_the_vrings_linux_set_up() -> None:
+    board, fw = system("fw_virtio")
+    rproc = board.rproc
+    rproc.boot()
+    rproc.tick(1)
+    table = rproc.loaded_table
+    assert table is not None
+    raw = board.memory.read_da(table.da, rproc.table_sz)
+    rings = parse_resource_table(raw, has_iommu=False).vdevs()[0].vrings
+    to_host, from_host = (
+        HostVirtqueue(board.memory, r.da, r.num, r.align) for r in rings
+    )
+    buffer = board.platform.region("vdev0buffer").da
+    to_host.offer(buffer, 64, device_writes=True)
+    board.memory.copy_in(buffer + 64, b"hello m4")
+    from_host.offer(buffer + 64, 8, device_writes=False)
+    fw.host_kick(1)
+    rproc.tick(1)
+    assert to_host.take_used() == [(0, 8)]
+    assert board.memory.read_da(buffer, 8) == b"hello m4"
+    assert Debugfs(rproc).read("trace0").endswith("cm4: host kick\n")
+    assert log_texts(board).count("vq_interrupt") == 2
+
+
+def test_host_kick_before_start_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="never started"):
+        EmulatedFirmware().host_kick(1)

@@ -9,7 +9,8 @@ memory, ``on_tick`` runs one tick and turns a fault into a
 ``rproc_crash_type``, ``on_stop`` puts the core back in reset. IPCC doorbells
 on channels 0 and 1 (``vq0``/``vq1`` of the stm32 driver's mailboxes) become
 ``ctx.kick(vqid)``; channel 2 (``shutdown``) and 3 (``detach``) are only
-counted.
+counted. :meth:`EmulatedFirmware.host_kick` is the other direction (the
+host's ``stm32_rproc_kick``), which the hook protocol does not carry.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from rproctee.emu.core import DEFAULT_BUDGET, EmulatedCore
 from rproctee.emu.faults import CrashReport
+from rproctee.emu.peripherals import Ipcc
 from rproctee.emu.prstatus import core_with_registers
 from rproctee.linux.firmware_hook import Crash, FirmwareContext
 
@@ -137,6 +139,20 @@ class EmulatedFirmware:
             return None
         self.crashes.append(report)
         return Crash(report.crash_type, report.summary())
+
+    def host_kick(self, vqid: int) -> None:
+        """The host rings the firmware for virtqueue ``vqid`` (``stm32_rproc_kick``).
+
+        Raises
+        ------
+        RuntimeError
+            The core was never started.
+        """
+        if self.core is None:
+            raise RuntimeError("host_kick: the emulated core was never started")
+        ipcc = self.core.peripheral("ipcc")
+        assert isinstance(ipcc, Ipcc)
+        ipcc.host_ring(vqid)
 
     @property
     def last_crash(self) -> CrashReport | None:

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 CC=${CC:-arm-none-eabi-gcc}
 CFLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=soft -Os -g0 -std=c11 -Wall -Wextra
-        -ffreestanding -fno-common -ffunction-sections
+        -ffreestanding -fno-common -ffunction-sections -fno-tree-loop-distribute-patterns
         -ffile-prefix-map="$PWD"=.)
 LDFLAGS=(-nostdlib -nostartfiles -T cm4.ld -Wl,--gc-sections -Wl,--build-id=none)
 
