@@ -5,11 +5,22 @@ main CPU at physical address ``pa``.  Its bytes live in a numpy array
 (anonymous memory, or an ``np.memmap`` file the user can inspect after a
 load).  Every write goes through :class:`DeviceMemory`, which refuses any
 range not held whole by one region and records ``(op, da, pa, len)``.
+
+Real device memory exists before a load, so by default the model's memory
+does too: every region is prefaulted when it is built (``prefault``):
+``MADV_POPULATE_WRITE`` where the kernel has it, a native page-touching loop
+otherwise, with transparent huge pages asked for on large anonymous regions.
+``prefault="lazy"`` keeps the old lazily-zeroed memory for huge platforms;
+then the pages a write is about to touch are faulted in just before it, so
+that first-touch time is its own line in :attr:`DeviceMemory.first_touch`
+instead of hiding inside the copy.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +33,12 @@ from rproctee._typing import Buffer
 from rproctee.errors import AddressError
 
 U64_LIMIT = 1 << 64
+PAGE = mmap.PAGESIZE
+#: ``madvise`` advice numbers of Linux (Python 3.11's mmap does not name them).
+MADV_POPULATE_WRITE = 23
+#: Regions from this size get transparent huge pages (numpy's own threshold).
+THP_MIN = 4 << 20
+PREFAULT_MODES = ("auto", "populate", "touch", "lazy")
 _CODE_REASON = {
     kernels.LOC_OUTSIDE: "outside",
     kernels.LOC_STRADDLE: "straddle",
@@ -50,6 +67,16 @@ class RegionSpec:
 
 
 @dataclass(frozen=True)
+class FirstTouch:
+    """Time spent faulting in pages of one region (prefault or lazy write)."""
+
+    region: str
+    how: str  # "populate", "touch" or "lazy"
+    len: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class WriteRecord:
     """One write to device memory: ``copy``, ``zero``, ``fill`` or ``scrub``."""
 
@@ -67,7 +94,17 @@ class DeviceMemory:
     regions : sequence of RegionSpec
     backing_dir : path, optional
         When given, each region is an ``np.memmap`` file ``<name>.bin`` there
-        (created zeroed); otherwise anonymous, lazily-zeroed memory.
+        (created zeroed); otherwise anonymous zeroed memory.
+    prefault : str, optional
+        ``"auto"`` (``MADV_POPULATE_WRITE``, else touching each page),
+        ``"populate"``, ``"touch"`` or ``"lazy"`` (fault pages in at their
+        first write, timed apart). Default: ``$RPROCTEE_PREFAULT`` or
+        ``"auto"``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``prefault`` mode.
     """
 
     def __init__(
@@ -75,21 +112,84 @@ class DeviceMemory:
         regions: Sequence[RegionSpec],
         *,
         backing_dir: str | os.PathLike[str] | None = None,
+        prefault: str | None = None,
     ) -> None:
+        mode = prefault or os.environ.get("RPROCTEE_PREFAULT") or "auto"
+        if mode not in PREFAULT_MODES:
+            raise ValueError(
+                f"prefault = {mode!r}: expected one of {', '.join(PREFAULT_MODES)}"
+            )
+        self.prefault = mode
         self.regions: tuple[RegionSpec, ...] = tuple(regions)
         self.writes: list[WriteRecord] = []
+        #: Page-fault time, per region at build (prefault) or per lazy write.
+        self.first_touch: list[FirstTouch] = []
         self.backing_dir = Path(backing_dir) if backing_dir is not None else None
+        self._maps: list[mmap.mmap | None] = []
         self._arrays = [self._allocate(r) for r in self.regions]
+        #: lazy mode: which pages of each region have been faulted in
+        self._touched = [
+            np.zeros((r.size + PAGE - 1) // PAGE, dtype=bool) if mode == "lazy"
+            else None
+            for r in self.regions
+        ]  # fmt: skip
         self._da_base = np.array([r.da for r in self.regions], dtype=np.uint64)
         self._pa_base = np.array([r.pa for r in self.regions], dtype=np.uint64)
         self._sizes = np.array([r.size for r in self.regions], dtype=np.uint64)
+        if mode != "lazy":
+            for index in range(len(self.regions)):
+                self._prefault_region(index)
 
     def _allocate(self, region: RegionSpec) -> npt.NDArray[np.uint8]:
         if self.backing_dir is None:
-            return np.zeros(region.size, dtype=np.uint8)
+            # an anonymous map of our own (not np.zeros) so that it can be
+            # madvised: huge pages for large regions, then populated
+            mm = mmap.mmap(-1, region.size)
+            if region.size >= THP_MIN and hasattr(mmap, "MADV_HUGEPAGE"):
+                mm.madvise(mmap.MADV_HUGEPAGE)
+            self._maps.append(mm)
+            return np.frombuffer(mm, dtype=np.uint8)
         self.backing_dir.mkdir(parents=True, exist_ok=True)
         path = self.backing_dir / f"{region.name}.bin"
-        return np.memmap(path, dtype=np.uint8, mode="w+", shape=(region.size,))
+        arr = np.memmap(path, dtype=np.uint8, mode="w+", shape=(region.size,))
+        self._maps.append(getattr(arr, "_mmap", None))
+        return arr
+
+    def _prefault_region(self, index: int) -> None:
+        """Fault every page of region ``index`` in now; time it."""
+        t0 = time.perf_counter()
+        how = self.prefault
+        mm = self._maps[index]
+        if how in ("auto", "populate") and mm is not None:
+            try:
+                mm.madvise(MADV_POPULATE_WRITE)
+                how = "populate"
+            except OSError:
+                how = "touch"  # kernel < 5.14: no MADV_POPULATE_WRITE
+        else:
+            how = "touch"
+        if how == "touch":
+            kernels.touch_pages(self._arrays[index], PAGE)
+        region = self.regions[index]
+        self.first_touch.append(
+            FirstTouch(region.name, how, region.size, time.perf_counter() - t0)
+        )
+
+    def _touch_lazily(self, index: int, off: int, size: int) -> None:
+        """Lazy mode: fault in the pages of a write before it, timed apart."""
+        pages = self._touched[index]
+        if pages is None or size == 0:
+            return
+        p0, p1 = off // PAGE, (off + size + PAGE - 1) // PAGE
+        todo = pages[p0:p1]
+        if todo.all():
+            return
+        t0 = time.perf_counter()
+        kernels.touch_pages(self._arrays[index][off : off + size], PAGE)
+        todo[:] = True
+        self.first_touch.append(
+            FirstTouch(self.regions[index].name, "lazy", size, time.perf_counter() - t0)
+        )
 
     # -- lookup and translation ---------------------------------------------
 
@@ -173,36 +273,103 @@ class DeviceMemory:
             raise AddressError("device", da, size, "read-only")
         return index, da - self.regions[index].da
 
-    _writable = require_writable
+    def _writable(self, da: int, size: int) -> tuple[int, int]:
+        index, off = self.require_writable(da, size)
+        self._touch_lazily(index, off, size)
+        return index, off
 
-    def _record(self, op: str, da: int, size: int) -> None:
-        self.writes.append(WriteRecord(op, da, self.da_to_pa(da, size), size))
+    def _record(self, op: str, index: int, da: int, size: int) -> None:
+        # the region is known: translate without a second lookup
+        region = self.regions[index]
+        self.writes.append(WriteRecord(op, da, region.pa + (da - region.da), size))
+
+    def record(self, op: str, index: int, da: int, size: int) -> None:
+        """Log a write made with ``record=False`` (parallel writers log in order)."""
+        self._record(op, index, da, size)
 
     def copy_in(self, da: int, src: Buffer) -> None:
         """Copy ``src`` to device address ``da`` (op ``copy``)."""
         size = memoryview(src).nbytes
         index, off = self._writable(da, size)
         kernels.copy_segment(self._arrays[index], off, src)
-        self._record("copy", da, size)
+        self._record("copy", index, da, size)
 
     def copy_in_hashed(
         self, da: int, src: Buffer, chunk_size: int = kernels.DEFAULT_CHUNK
     ) -> bytes:
-        """Copy ``src`` to ``da`` in chunks; return SHA-256 of what landed."""
+        """Copy ``src`` to ``da``; return SHA-256 of what landed.
+
+        One pass through the fused kernel (SHA instructions of the CPU, GIL
+        released); without them, the chunked copy-then-hash kernel in
+        ``chunk_size`` steps. Either way the digest is of the stored bytes.
+        """
         size = memoryview(src).nbytes
         index, off = self._writable(da, size)
-        digest: bytes = kernels.copy_and_hash(self._arrays[index], off, src, chunk_size)
-        self._record("copy", da, size)
+        return self._copy_hashed_at(index, off, da, src, size, chunk_size)
+
+    def copy_in_hashed_at(
+        self, index: int, da: int, src: Buffer, *, record: bool = True
+    ) -> bytes:
+        """:meth:`copy_in_hashed` into region ``index``, already looked up.
+
+        For callers that have just checked ``[da, da+len(src))`` with
+        :meth:`require_writable` (the PTA): the range is checked again here
+        only by arithmetic, never by a second region search.
+
+        Raises
+        ------
+        AddressError
+            The range is not inside region ``index`` or it is read-only.
+        """
+        region = self.regions[index]
+        size = memoryview(src).nbytes
+        off = da - region.da
+        if size == 0 or off < 0 or off > region.size - size:
+            raise AddressError("device", da, size, "outside")
+        if not self.is_writable(index):
+            raise AddressError("device", da, size, "read-only")
+        self._touch_lazily(index, off, size)
+        return self._copy_hashed_at(
+            index, off, da, src, size, kernels.DEFAULT_CHUNK, record
+        )
+
+    def _copy_hashed_at(
+        self,
+        index: int,
+        off: int,
+        da: int,
+        src: Buffer,
+        size: int,
+        chunk_size: int,
+        record: bool = True,
+    ) -> bytes:
+        arr = self._arrays[index]
+        digest: bytes
+        if kernels.FUSED_IMPL != "chunked":
+            digest = kernels.copy_and_hash_fused(arr, off, src)
+        else:
+            digest = kernels.copy_and_hash(arr, off, src, chunk_size)
+        if record:
+            self._record("copy", index, da, size)
         return digest
 
-    def fill(self, da: int, size: int, value: int = 0, op: str = "zero") -> None:
+    def fill(
+        self,
+        da: int,
+        size: int,
+        value: int = 0,
+        op: str = "zero",
+        *,
+        record: bool = True,
+    ) -> None:
         """Fill ``[da, da+size)`` with ``value`` (op ``zero`` by default)."""
         index, off = self._writable(da, size)
         if value == 0:
             kernels.zero_fill(self._arrays[index], off, size)
         else:
             self._arrays[index][off : off + size] = value
-        self._record(op, da, size)
+        if record:
+            self._record(op, index, da, size)
 
     def scrub_pa(self, pa: int, size: int) -> None:
         """Wipe ``[pa, pa+size)`` after a failure (op ``scrub``)."""

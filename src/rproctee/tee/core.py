@@ -25,6 +25,7 @@ Modelled on OP-TEE's core, only as far as the remoteproc TA needs it:
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback as traceback_mod
 import uuid as uuid_mod
@@ -183,10 +184,24 @@ class _Session:
     dead: bool = False
 
 
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class TeeCore:
-    """The secure-world core: registry, sessions, marshalling, panics."""
+    """The secure-world core: registry, sessions, marshalling, panics.
+
+    ``threads`` is how many worker threads a TA may use for one call (the
+    strict LOAD_FW copies and hashes segments in parallel with them);
+    default: the usable cores. 1 keeps every call on the caller's thread.
+    """
 
     def __init__(self) -> None:
+        self.threads = usable_cores()
         self._regs: dict[UUID, _Registration] = {}
         self._ptas: dict[UUID, TrustedApplication] = {}
         self._instances: dict[UUID, _Instance] = {}
@@ -405,6 +420,12 @@ class TeeCore:
         return Answer(TeeResult.TEE_ERROR_TARGET_DEAD, Origin.TEE, reason, trace)
 
 
+#: Type nibble -> ParamType member, looked up once (not built per slot).
+_PTYPE: dict[int, ParamType] = {int(t): t for t in ParamType}
+_VALUE_NIBBLES = frozenset(int(t) for t in VALUE_TYPES)
+_MEMREF_NIBBLES = frozenset(int(t) for t in MEMREF_TYPES)
+
+
 def marshal(ptypes: int, params: Sequence[Param]) -> list[Param]:
     """Build the callee's four slots from the caller's, as the word says.
 
@@ -415,38 +436,72 @@ def marshal(ptypes: int, params: Sequence[Param]) -> list[Param]:
         memory behind it.
     """
     slots = pad_params(params)
-    out: list[Param] = []
+    return [
+        _marshal_slot(i, (ptypes >> (4 * i)) & 0xF, slots[i])
+        for i in range(NUM_PARAMS)
+    ]
+
+
+def check_params(ptypes: int, params: Sequence[Param]) -> None:
+    """The checks of :func:`marshal` without building the callee's slots.
+
+    Raises
+    ------
+    TeeError
+        What :func:`marshal` raises for the same call.
+    """
+    slots = pad_params(params)
     for i in range(NUM_PARAMS):
-        out.append(_marshal_slot(i, param_type_at(ptypes, i), slots[i]))
-    return out
+        t = (ptypes >> (4 * i)) & 0xF
+        if t in _MEMREF_NIBBLES:
+            p = slots[i]
+            _memref_bytes(i, p if isinstance(p, Memref) else Memref())
+        elif t and t not in _VALUE_NIBBLES:
+            raise _bad_nibble(i, t)
 
 
-def _marshal_slot(i: int, t: int, p: Param) -> Param:
-    if t == ParamType.NONE:
-        return None
-    if t in VALUE_TYPES:
-        src = p if isinstance(p, Value) else Value()
-        return Value(src.a & 0xFFFFFFFF, src.b & 0xFFFFFFFF, ParamType(t))
-    if t in MEMREF_TYPES:
-        return _marshal_memref(i, t, p if isinstance(p, Memref) else Memref())
-    raise TeeError(
+def _bad_nibble(i: int, t: int) -> TeeError:
+    return TeeError(
         TeeResult.TEE_ERROR_BAD_PARAMETERS,
         f"param {i}: type nibble {t:#x} is not a TEE parameter type",
     )
 
 
-def _marshal_memref(i: int, t: int, m: Memref) -> Memref:
+def _marshal_slot(i: int, t: int, p: Param) -> Param:
+    if t == ParamType.NONE:
+        return None
+    if t in _VALUE_NIBBLES:
+        src = p if isinstance(p, Value) else Value()
+        return Value(src.a & 0xFFFFFFFF, src.b & 0xFFFFFFFF, _PTYPE[t])
+    if t in _MEMREF_NIBBLES:
+        return _marshal_memref(i, t, p if isinstance(p, Memref) else Memref())
+    raise _bad_nibble(i, t)
+
+
+def _memref_bytes(i: int, m: Memref) -> memoryview | None:
+    """The memref's whole buffer as bytes; refuse a size it cannot hold."""
     if m.buffer is None:
-        return Memref(None, 0, kind=ParamType(t), addr=0)
-    avail = len(memoryview(m.buffer).cast("B")) - m.offset
-    if m.offset < 0 or m.length < 0 or m.length > avail:
+        return None
+    whole = memoryview(m.buffer).cast("B")
+    avail = len(whole) - m.offset
+    length = m.length
+    if m.offset < 0 or length < 0 or length > avail:
         raise TeeError(
             TeeResult.TEE_ERROR_BAD_PARAMETERS,
-            f"param {i}: memref size {m.length:#x} at offset {m.offset:#x} "
+            f"param {i}: memref size {length:#x} at offset {m.offset:#x} "
             f"exceeds the {max(avail, 0):#x} bytes of memory behind it",
         )
+    return whole
+
+
+def _marshal_memref(i: int, t: int, m: Memref) -> Memref:
+    whole = _memref_bytes(i, m)
+    if whole is None:
+        return Memref(None, 0, kind=_PTYPE[t], addr=0)
     addr = m.addr if m.addr else SHM_BASE + m.offset
-    return Memref(m.view(), m.length, kind=ParamType(t), addr=addr)
+    length = m.length
+    view = whole[m.offset : m.offset + length]
+    return Memref(view, length, kind=_PTYPE[t], addr=addr)
 
 
 def unmarshal(ptypes: int, params: Sequence[Param], callee: list[Param]) -> None:
@@ -476,6 +531,11 @@ class TaEnv:
         self.heap = heap
         self.own_sessions: set[int] = set()
 
+    @property
+    def threads(self) -> int:
+        """Worker threads the core lets this TA use for one call (>= 1)."""
+        return max(1, int(self._core.threads))
+
     def open_ta_session(
         self, uuid: UUID | str, ptypes: int, params: Sequence[Param]
     ) -> tuple[Answer, int | None]:
@@ -501,7 +561,7 @@ class TaEnv:
     @staticmethod
     def _check_memrefs(ptypes: int, params: Sequence[Param]) -> None:
         try:
-            marshal(ptypes, params)
+            check_params(ptypes, params)  # the core marshals them once, later
         except TeeError as exc:
             # libutee: the core refused the call's memory -> TEE_Panic()
             raise TaPanic(exc.reason) from exc

@@ -11,8 +11,10 @@ same for both policies, the TA is what differs.
 from __future__ import annotations
 
 import hmac
+import struct
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -76,6 +78,20 @@ class PtaCommand(IntEnum):
     #: the range is in a read-only region, so the strict plan refuses such
     #: an image before its first write.
     DA_TO_PA_WRITABLE = 0x1001
+    #: Model extension, strict platforms only (not upstream): [0] id;
+    #: [1] memref in = the image (shared memory); [2] memref in = segment
+    #: records (:data:`BATCH_RECORD`: memref offset, da, filesz, memsz,
+    #: SHA-256); [3] a = worker threads. The same writes, log, answers and
+    #: first error as LOAD_SEGMENT_SHA256 (when filesz) then SET_MEMORY 0
+    #: (when memsz > filesz) for each record in order, the copies and hashes
+    #: running on the worker threads. Any range the per-segment calls would
+    #: refuse: NOT_SUPPORTED before any write (make those calls instead).
+    LOAD_SEGMENTS_SHA256 = 0x1002
+
+
+#: One record of LOAD_SEGMENTS_SHA256: memref offset, da, filesz, memsz
+#: (u64 little-endian each), then the segment's signed SHA-256.
+BATCH_RECORD = struct.Struct("<4Q32s")
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,29 @@ class SegmentTiming:
     da: int
     len: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class _BatchJob:
+    """One LOAD_SEGMENTS_SHA256 record, its ranges already checked."""
+
+    index: int  # region of the file bytes (-1: none)
+    da: int
+    src: memoryview
+    expected: bytes
+    tail_index: int  # region of the zero-filled tail (-1: none)
+    tail_da: int
+    tail: int
+
+
+@dataclass
+class _BatchResult:
+    """What a worker did for one record."""
+
+    digest: bytes | None = None
+    copy_s: float = 0.0
+    zero_s: float = 0.0
+    error: Exception | None = None
 
 
 def _fail(result: TeeResult, reason: str) -> TeeError:
@@ -148,6 +187,7 @@ class Stm32mpRemoteprocPta:
         self.running = False  # the PTA's one global ON/OFF flag
         self.timings: list[SegmentTiming] = []
         self.events: list[str] = []
+        self._handler_cache: tuple[Policy, dict[int, _Handler]] | None = None
 
     # -- entry points -----------------------------------------------------
     def open_session(
@@ -174,7 +214,7 @@ class Stm32mpRemoteprocPta:
         self, session: object, cmd: int, ptypes: int, params: list[Param]
     ) -> None:
         """Flat command switch; unknown commands: NOT_IMPLEMENTED."""
-        handler = self._handlers().get(cmd)
+        handler = self._handlers().get(cmd)  # built once per policy
         if handler is None:
             raise _fail(
                 TeeResult.TEE_ERROR_NOT_IMPLEMENTED,
@@ -183,6 +223,16 @@ class Stm32mpRemoteprocPta:
         handler(ptypes, params)
 
     def _handlers(self) -> dict[int, _Handler]:
+        # the table depends only on the policy: build it once per policy,
+        # not once per call (a load makes one call per segment)
+        cached = self._handler_cache
+        if cached is not None and cached[0] is self.policy:
+            return cached[1]
+        table = self._build_handlers()
+        self._handler_cache = (self.policy, table)
+        return table
+
+    def _build_handlers(self) -> dict[int, _Handler]:
         return {
             PtaCommand.HW_CAPABILITIES: self._capabilities,
             PtaCommand.LOAD_SEGMENT_SHA256: self._load_segment,
@@ -196,6 +246,7 @@ class Stm32mpRemoteprocPta:
                 {
                     PtaCommand.DUMP_MEMORY: self._dump,
                     PtaCommand.DA_TO_PA_WRITABLE: self._da_to_pa_writable,
+                    PtaCommand.LOAD_SEGMENTS_SHA256: self._load_segments,
                 }
                 if self.policy is Policy.STRICT
                 else {}
@@ -232,16 +283,29 @@ class Stm32mpRemoteprocPta:
         Upstream's stm32mp regions are all writable; a read-only region of a
         profile is never a load target under either policy.
         """
-        pa = self._translate(rproc_id, da, size)
+        return self._writable_region(rproc_id, da, size)[1]
+
+    def _writable_region(self, rproc_id: int, da: int, size: int) -> tuple[int, int]:
+        """Region index and PA of a range the loader will write: one lookup.
+
+        Same checks, order and messages as translating, then asking the
+        memory whether the region is writable, without searching the
+        regions twice.
+        """
+        self._known_id(rproc_id, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        mem = self.memory
         try:
-            self.memory.require_writable(da, size)
+            index = mem.locate_da(da, size)
         except AddressError as exc:
-            name = self.memory.regions[self.memory.locate_da(da, size)].name
+            raise _fail(TeeResult.TEE_ERROR_ACCESS_DENIED, str(exc)) from exc
+        region = mem.regions[index]
+        if not mem.is_writable(index):
+            refused = AddressError("device", da, size, "read-only")
             raise _fail(
                 TeeResult.TEE_ERROR_ACCESS_DENIED,
-                f"{exc}: region {name!r} may not be written by the loader",
-            ) from exc
-        return pa
+                f"{refused}: region {region.name!r} may not be written by the loader",
+            )
+        return index, region.pa + (da - region.da)
 
     # -- commands -------------------------------------------------------------
     def _capabilities(self, ptypes: int, params: list[Param]) -> None:
@@ -262,22 +326,122 @@ class Stm32mpRemoteprocPta:
         self._require_off(cmd)
         loc = _value(params, 2)
         da = loc.b << 32 | loc.a
-        self._translate_writable(_value(params, 0).a, da, src.length)
-        self._copy_and_check(da, src.view(), bytes(hash_ref.view()))
+        index, _pa = self._writable_region(_value(params, 0).a, da, src.length)
+        self._copy_and_check(index, da, src.view(), bytes(hash_ref.view()))
 
-    def _copy_and_check(self, da: int, src: memoryview, expected: bytes) -> None:
+    def _copy_and_check(
+        self, index: int, da: int, src: memoryview, expected: bytes
+    ) -> None:
         t0 = time.perf_counter()
         # hash what landed in device memory, not the shared source (TOCTOU)
-        digest = self.memory.copy_in_hashed(da, src)
+        digest = self.memory.copy_in_hashed_at(index, da, src)
         self.timings.append(
             SegmentTiming("copy", da, len(src), time.perf_counter() - t0)
         )
+        self._check_digest(da, len(src), digest, expected)
+
+    def _check_digest(self, da: int, size: int, digest: bytes, expected: bytes) -> None:
+        """A loaded segment whose digest is not the signed one is wiped."""
         if not hmac.compare_digest(digest, expected):
-            self.memory.fill(da, len(src), 0, op="scrub")
+            self.memory.fill(da, size, 0, op="scrub")
             raise _fail(
                 TeeResult.TEE_ERROR_SECURITY,
-                f"segment at da {da:#x} (+{len(src):#x}): SHA-256 of the loaded "
+                f"segment at da {da:#x} (+{size:#x}): SHA-256 of the loaded "
                 f"bytes {digest.hex()[:16]}... != signed {expected.hex()[:16]}...",
+            )
+
+    # -- LOAD_SEGMENTS_SHA256: the per-segment calls, copies in parallel ------
+    def _load_segments(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.LOAD_SEGMENTS_SHA256
+        _check_types(cmd, ptypes, param_types(VI, MI, MI, VI))
+        if self.running:  # the per-segment calls give the answer (BAD_STATE)
+            raise _fail(
+                TeeResult.TEE_ERROR_NOT_SUPPORTED,
+                f"PTA {cmd.name} refused, nothing written: the processor is running",
+            )
+        jobs = self._batch_jobs(
+            _value(params, 0).a, _memref(params, 1).view(), _memref(params, 2).view()
+        )
+        threads = max(1, min(_value(params, 3).a, len(jobs)))
+        with ThreadPoolExecutor(threads) as pool:
+            # largest first: the threads finish together; the order of the
+            # work does not matter, the log is written in record order below
+            order = sorted(jobs, key=lambda j: -len(j.src))
+            done = dict(
+                zip(map(id, order), pool.map(self._batch_work, order), strict=True)
+            )
+        for job in jobs:
+            self._batch_commit(job, done[id(job)])
+
+    def _batch_jobs(
+        self, rproc_id: int, image: memoryview, raw: memoryview
+    ) -> list[_BatchJob]:
+        """Every record checked as its per-segment calls would be, or refused."""
+        if len(raw) % BATCH_RECORD.size:
+            raise _fail(
+                TeeResult.TEE_ERROR_BAD_PARAMETERS,
+                f"PTA LOAD_SEGMENTS_SHA256: {len(raw)} bytes of records, not a "
+                f"multiple of {BATCH_RECORD.size}",
+            )
+        jobs = []
+        try:
+            for off, da, filesz, memsz, digest in BATCH_RECORD.iter_unpack(raw):
+                if off + filesz > len(image) or filesz > memsz:
+                    raise _fail(TeeResult.TEE_ERROR_BAD_PARAMETERS, "record")
+                index = self._writable_region(rproc_id, da, filesz)[0] if filesz else -1
+                tail_da, tail = (da + filesz) & 0xFFFFFFFF, memsz - filesz
+                tail_index = (
+                    self._writable_region(rproc_id, tail_da, tail)[0] if tail else -1
+                )
+                jobs.append(
+                    _BatchJob(index, da, image[off : off + filesz], digest,
+                              tail_index, tail_da, tail)
+                )  # fmt: skip
+        except TeeError as exc:
+            raise _fail(
+                TeeResult.TEE_ERROR_NOT_SUPPORTED,
+                f"PTA LOAD_SEGMENTS_SHA256 refused, nothing written ({exc.reason}):"
+                " use LOAD_SEGMENT_SHA256 and SET_MEMORY",
+            ) from exc
+        return jobs
+
+    def _batch_work(self, job: _BatchJob) -> _BatchResult:
+        """One record's copy+hash and zero-fill, unlogged (on a worker)."""
+        res = _BatchResult()
+        try:
+            if job.src:
+                t0 = time.perf_counter()
+                res.digest = self.memory.copy_in_hashed_at(
+                    job.index, job.da, job.src, record=False
+                )
+                res.copy_s = time.perf_counter() - t0
+            if job.tail:
+                t0 = time.perf_counter()
+                self.memory.fill(job.tail_da, job.tail, 0, record=False)
+                res.zero_s = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001 - raised in order, in _batch_commit
+            res.error = exc
+        return res
+
+    def _batch_commit(self, job: _BatchJob, res: _BatchResult) -> None:
+        """Log and answer one record as its per-segment calls would have.
+
+        A later record's bytes may already be in memory when an earlier one
+        fails here; the strict TA wipes every region after any failure
+        (RELEASE), so memory ends as after the per-segment calls.
+        """
+        if job.src:
+            if res.digest is None:
+                raise res.error or RuntimeError("segment copy did not run")
+            self.memory.record("copy", job.index, job.da, len(job.src))
+            self.timings.append(SegmentTiming("copy", job.da, len(job.src), res.copy_s))
+            self._check_digest(job.da, len(job.src), res.digest, job.expected)
+        if res.error is not None:
+            raise res.error
+        if job.tail:
+            self.memory.record("zero", job.tail_index, job.tail_da, job.tail)
+            self.timings.append(
+                SegmentTiming("zero", job.tail_da, job.tail, res.zero_s)
             )
 
     def _set_memory(self, ptypes: int, params: list[Param]) -> None:

@@ -19,6 +19,7 @@ from rproctee.elf import Phdr
 from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
 from rproctee.tee.policy import Policy
 from rproctee.tee.pta_stm32mp import (
+    BATCH_RECORD,
     HWCAP_FMT_ELF,
     HWCAP_PROT_HASH_TABLE,
     TEE_ALG_ECDSA_P256,
@@ -55,6 +56,11 @@ VI, VO, MI = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT, ParamType.MEMREF_INP
 ENTRY_SIZE = 64
 E_PHNUM_OFFSET = 44  # Elf32_Ehdr.e_phnum
 ALGOS = {1: TEE_ALG_RSASSA_PKCS1_V1_5_SHA256, 2: TEE_ALG_ECDSA_P256}
+#: Answers of LOAD_SEGMENTS_SHA256 that mean "nothing written, not here".
+_BATCH_REFUSED = (
+    TeeResult.TEE_ERROR_NOT_SUPPORTED,
+    TeeResult.TEE_ERROR_NOT_IMPLEMENTED,
+)
 
 
 @dataclass(frozen=True)
@@ -508,13 +514,74 @@ class FirmwareLoad:
     def execute(self) -> None:
         """Strict: write the planned segments; on failure wipe the memories."""
         try:
-            for seg in self.strict_plan.segments:
-                self.load_segment(seg.src, seg.phdr, seg.digest)
+            if not self._load_in_parallel():
+                for seg in self.strict_plan.segments:
+                    self.load_segment(seg.src, seg.phdr, seg.digest)
         except TeeError as exc:
             if self.wrote:
                 self.scrub(exc)
             raise
         self.ctx.rsc_pa, self.ctx.rsc_size = self.strict_plan.rsc
+
+    def _load_in_parallel(self) -> bool:
+        """Strict, several worker threads: every planned segment in one
+        LOAD_SEGMENTS_SHA256 call, the copies and hashes in parallel.
+
+        The platform answers and logs exactly as the per-segment calls
+        (``execute``'s loop) would, in plan order, and a failure is wiped
+        by ``execute`` as there. Not used when a phase hook is watching
+        (``segment_copy_before/after`` come around each copy of the loop,
+        and a hook may change the buffer between copies), nor with one
+        thread. False: nothing was written, make the per-segment calls.
+        """
+        segs = self.strict_plan.segments
+        threads = self.ta.env.threads
+        loaded = [s for s in segs if s.phdr.p_filesz]
+        if threads < 2 or len(loaded) < 2 or self._phases_watched():
+            return False
+        records = b"".join(
+            BATCH_RECORD.pack(
+                s.src, s.phdr.p_paddr, s.phdr.p_filesz, s.phdr.p_memsz, s.digest
+            )
+            for s in segs
+            if s.phdr.p_memsz
+        )
+        params: list[Param] = [
+            self._id(),
+            Memref(self.r.view, kind=MI, addr=self.r.addr),
+            Memref(records, kind=MI, addr=0x100000),
+            Value(threads, 0, VI),
+        ]
+        self.wrote = True
+        try:
+            self.ta.pta(
+                PtaCommand.LOAD_SEGMENTS_SHA256, param_types(VI, MI, MI, VI), params
+            )
+        except TeeError as exc:
+            if exc.result in _BATCH_REFUSED:
+                self.wrote = False
+                return False
+            raise
+        finally:
+            self.copies += len(loaded)
+        return True
+
+    def _phases_watched(self) -> bool:
+        """Whether an ``on_phase`` hook may act on the load's phases.
+
+        :func:`~rproctee.tee.world.build_secure_world` gives the TA a hook
+        that forwards to ``SecureWorld.on_phase`` when that is set; such a
+        forwarder whose world has no hook watches nothing. Any other hook
+        is taken to watch.
+        """
+        hook = self.ta.on_phase
+        if hook is None:
+            return False
+        for cell in getattr(hook, "__closure__", None) or ():
+            target = cell.cell_contents
+            if hasattr(target, "on_phase") and hasattr(target, "memory"):
+                return target.on_phase is not None
+        return True
 
     def scrub(self, first: TeeError) -> None:
         """PTA RELEASE: zero every writable region (recorded as scrub).

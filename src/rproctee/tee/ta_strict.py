@@ -243,9 +243,12 @@ class StrictPlan:
         )  # fmt: skip
         _check_entries(table)
         end = seg.src + ph.p_filesz
-        h = hashlib.sha256(ld.r.read(seg.src, at - seg.src))
+        # hashed in place: the segment around the table is never copied out
+        # of the shared buffer (a 32 MiB segment would be 32 MiB of new
+        # pages), only the table itself, privately, above
+        h = hashlib.sha256(_shared(ld.r, seg.src, at - seg.src))
         h.update(table)
-        h.update(ld.r.read(at + s.sh_size, end - at - s.sh_size))
+        h.update(_shared(ld.r, at + s.sh_size, end - at - s.sh_size))
         if not hmac.compare_digest(h.digest(), seg.digest):
             raise TeeError(
                 TeeResult.TEE_ERROR_SECURITY,
@@ -269,6 +272,18 @@ class StrictPlan:
             f"image {i} .resource_table [sh_offset {s.sh_offset:#x}, "
             f"+{s.sh_size:#x}) is not inside the file bytes of a PT_LOAD"
         )
+
+
+def _shared(r: SharedReader, off: int, n: int) -> memoryview | bytes:
+    """``r.read(off, n)`` without the copy where the bytes lie in the memref.
+
+    The plan has checked that a segment lies inside the images, so this is
+    the case for every caller; a range reaching past the memref still goes
+    through :meth:`SharedReader.read` (zero-padded page, or a TA panic).
+    """
+    if 0 <= off and off + n <= len(r.view):
+        return r.view[off : off + n]
+    return r.read(off, n)
 
 
 def _check_entries(table: bytes) -> None:
