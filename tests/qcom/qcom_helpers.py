@@ -13,7 +13,7 @@ CARVEOUT_PA = 0x8C00_0000
 CARVEOUT_SIZE = 0x10_0000
 PAS_ID = 4
 #: Memory: one DDR region holding the carveout, plus some below and above it.
-DDR = RegionSpec("ddr", 0x8B00_0000, 0x8B00_0000, 0x0300_0000)
+DDR = RegionSpec("ddr", 0x8BF0_0000, 0x8BF0_0000, 0x0030_0000)
 
 
 def segments(base: int = CARVEOUT_PA) -> list[SegmentSpec]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,19 +156,33 @@ class _Peripheral:
     reloc_base: int | None = None
 
 
+#: Told of each step: ``(kind, name, detail)`` with kind ``scm``, ``scm_ret``
+#: or ``xpu`` (an event-log adapter, for instance).
+Observer = Callable[[str, str, dict[str, Any]], None]
+
+
 class Xpu:
     """Who may touch which physical range: the model of TrustZone's XPUs."""
 
     def __init__(self) -> None:
         self.locked: dict[int, Carveout] = {}
+        self.observer: Observer | None = None
 
     def lock(self, pas_id: int, carveout: Carveout) -> None:
         """Deny the normal world ``carveout`` until :meth:`unlock`."""
         self.locked[pas_id] = carveout
+        self._tell("lock", pas_id, carveout)
 
     def unlock(self, pas_id: int) -> None:
         """Give ``pas_id``'s carveout back to the normal world."""
-        self.locked.pop(pas_id, None)
+        region = self.locked.pop(pas_id, None)
+        if region is not None:
+            self._tell("unlock", pas_id, region)
+
+    def _tell(self, name: str, pas_id: int, region: Carveout) -> None:
+        if self.observer is not None:
+            detail = {"pas_id": pas_id, "pa": region.pa, "len": region.size}
+            self.observer("xpu", name, detail)
 
     def check_normal_world(self, op: str, pa: int, size: int) -> None:
         """Raise :class:`PasAccessError` if ``[pa, pa+size)`` touches a lock."""
@@ -230,11 +244,22 @@ class PasService:
         self.trusted_root = trusted_root
         self.xpu = Xpu()
         self.calls: list[ScmCall] = []
+        self._observer: Observer | None = None
         self._peripherals = {
             pas_id: _Peripheral(pas_id, region) for pas_id, region in carveouts.items()
         }
         for region in carveouts.values():
             memory.locate_pa(region.pa, region.size)  # AddressError if not memory
+
+    @property
+    def observer(self) -> Observer | None:
+        """Told of every SCM call, its return and each XPU change, in order."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, value: Observer | None) -> None:
+        self._observer = value
+        self.xpu.observer = value
 
     def normal_world(self) -> NormalWorldBus:
         """The bus Linux uses: the same memory behind this service's XPU."""
@@ -298,6 +323,9 @@ class PasService:
     def _call(
         self, command: int, pas_id: int, args: tuple[int, ...], body: Any
     ) -> ScmCall:
+        name = c.PAS_COMMAND_NAMES[command]
+        if self._observer is not None:
+            self._observer("scm", name, {"pas_id": pas_id, "args": list(args)})
         try:
             body(self._peripheral(pas_id))
         except _Refused as exc:
@@ -308,6 +336,9 @@ class PasService:
 
     def _record(self, call: ScmCall) -> ScmCall:
         self.calls.append(call)
+        if self._observer is not None:
+            detail = {"pas_id": call.pas_id, "ret": call.ret, "reason": call.reason}
+            self._observer("scm_ret", call.name, detail)
         return call
 
     # -- PAS_INIT_IMAGE ------------------------------------------------------
