@@ -151,7 +151,11 @@ def test_table_stm32_boots_without_is_a_warning_with_the_kernel_lines() -> None:
     assert report.linux[0].log == (
         "resource table truncated",
         "no resource table found for this firmware",
+        "resource table truncated",  # find_table again, in rproc_start
     )
+    imx = check_firmware(CORPUS["table-past-eof"], DK2, parse_fw=ParseFwPolicy.IMX)
+    # imx_rproc_elf_find_loaded_rsc_table returns NULL without a table
+    assert imx.linux[0].log == ("resource table truncated", "No resource table in elf")
 
 
 def test_kernel_oob_is_reported_as_such() -> None:

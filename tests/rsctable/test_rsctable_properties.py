@@ -126,3 +126,40 @@ def test_any_num_is_bounded_by_the_size(num: int, size: int) -> None:
         assert exc.message in ("resource table incomplete", "rsc table is truncated")
     else:
         assert table.num == num == 0
+
+
+def test_a_table_rewritten_while_it_is_parsed_gives_consistent_answers() -> None:
+    # The remote processor may rewrite the table at any time.  A writer
+    # thread flips num_of_vrings between 0 and 2 and config_len between 0 and
+    # a size that only fits with 0 vrings; every parse must come from one
+    # consistent state (never a vdev whose vrings + config run past the
+    # table, never an exception other than RscTableError).
+    import threading
+
+    vdev = VdevRsc(0, 7, 0, 0, 0, 0, 0, 2, (0, 0), (VringRsc(0, 16, 8, 0, 0),) * 2, b"")
+    array = np.frombuffer(build_resource_table([vdev]), dtype=np.uint8).copy()
+    body = 20 + 4
+    stop = threading.Event()
+
+    def writer() -> None:
+        flip = 0
+        while not stop.is_set():
+            flip ^= 1
+            array[body + 21] = 0 if flip else 2  # num_of_vrings
+            array[body + 16] = 40 if flip else 0  # config_len
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(3000):
+            try:
+                table = parse_resource_table(array)
+            except RscTableError as exc:
+                assert exc.message == "vdev rsc is truncated"
+                continue
+            (got,) = table.vdevs()
+            assert got.num_of_vrings == len(got.vrings)
+            assert got.config_offset + got.config_len <= table.size
+    finally:
+        stop.set()
+        thread.join()

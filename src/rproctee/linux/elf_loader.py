@@ -759,10 +759,13 @@ def device_memory_da_to_va(memory: Any) -> DaToVa:
     return da_to_va
 
 
-def rproc_elf_find_loaded_rsc_table(fw: Any, da_to_va: DaToVa) -> Any:
+def rproc_elf_find_loaded_rsc_table(
+    fw: Any, da_to_va: DaToVa, *, log: list[str] | None = None
+) -> Any:
     """``rproc_elf_find_loaded_rsc_table``: the table in device memory, or None.
 
-    ``find_table`` again (its refusals give None, as NULL), then
+    ``find_table`` again (its refusals give None, as NULL, and its
+    ``dev_err`` line is logged a second time: appended to ``log``), then
     ``rproc_da_to_va(sh_addr, sh_size)``: the section address, not a
     program header's.  ``kernel_oob`` findings are raised.
     """
@@ -771,6 +774,8 @@ def rproc_elf_find_loaded_rsc_table(fw: Any, da_to_va: DaToVa) -> Any:
     except LinuxElfError as exc:
         if exc.kernel_oob:
             raise
+        if log is not None:
+            log.append(exc.message)
         return None
     if section is None:
         return None
@@ -879,9 +884,10 @@ def elf_boot_verdict(
     The order is the kernel's: ``sanity_check``, ``get_boot_addr``,
     ``parse_fw`` (under ``policy``), ``rproc_handle_resources``,
     ``load`` (:func:`rproc_elf_load_segments`, nothing written),
-    ``find_loaded_rsc_table``.  Carveouts the resource table would allocate
-    are not modelled (their addresses come from the DMA allocator): the
-    walk translates over ``carveouts`` only.
+    ``find_loaded_rsc_table`` (with a refused table, stm32 and the default
+    run ``find_table`` again and log its refusal a second time).  Carveouts
+    the resource table would allocate are not modelled (their addresses come
+    from the DMA allocator): the walk translates over ``carveouts`` only.
 
     Parameters
     ----------
@@ -929,11 +935,12 @@ def elf_boot_verdict(
             log.extend(state["rsc_table"].warnings)
         segs = rproc_elf_load_segments(fw, translate, dry_run=True)
         state["segments"] = tuple((s.index, str(s.target)) for s in segs)
-        state["loaded_table"] = (
-            rproc_elf_find_loaded_rsc_table(fw, translate)
-            if parsed.table is not None
-            else None
-        )
+        # stm32 and the default call it whatever parse_fw left; imx's
+        # variant returns NULL at once without a table.
+        if parsed.table is not None or policy is not ParseFwPolicy.IMX:
+            state["loaded_table"] = rproc_elf_find_loaded_rsc_table(
+                fw, translate, log=log
+            )
     except LinuxElfError as exc:
         log.extend(_failure_log(exc))
         state["segment"] = exc.segment
