@@ -113,10 +113,12 @@ class FirmwareDir:
 
     def path_of(self, name: str) -> Path | None:
         """The file ``name`` names, or None when it is missing or outside."""
-        candidate = (self.root / os.fsdecode(os.fsencode(name))).resolve()
-        if not candidate.is_relative_to(self.root) or not candidate.is_file():
+        try:
+            candidate = (self.root / os.fsdecode(os.fsencode(name))).resolve()
+            inside = candidate.is_relative_to(self.root) and candidate.is_file()
+        except OSError:  # a name too long for the file system, a loop...
             return None
-        return candidate
+        return candidate if inside else None
 
     def load(self, name: str) -> bytes | None:
         """The bytes of ``name``, or None (``request_firmware`` gets ``-ENOENT``)."""

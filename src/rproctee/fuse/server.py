@@ -78,6 +78,10 @@ def load_binding() -> ModuleType:
         ) from exc
 
 
+class MountFailed(RuntimeError):
+    """libfuse refused the mount (bad mount point, permissions...)."""
+
+
 class _Handle:
     """One open file: its path and the snapshot its reads come from."""
 
@@ -222,15 +226,29 @@ def serve(
     ------
     FuseUnavailable
         No FUSE here.
-    RuntimeError
-        libfuse could not mount (its message is on stderr).
+    MountFailed
+        libfuse could not mount (its own message is on stderr).
     """
     binding = load_binding()
-    ops = SysfsOperations(tree, on_ready)
+    served = threading.Event()
+
+    def ready() -> None:
+        served.set()
+        if on_ready is not None:
+            on_ready()
+
     opts = mount_options()
     if debug:
         opts["debug"] = True
-    binding.FUSE(ops, str(mountpoint), **opts)
+    try:
+        binding.FUSE(SysfsOperations(tree, ready), str(mountpoint), **opts)
+    except RuntimeError as exc:
+        # fuse_main() answers 8 when a signal ended the loop: a normal end
+        # once the mount was up; any answer before that is a failed mount
+        if not served.is_set():
+            raise MountFailed(
+                f"libfuse could not mount {mountpoint} (fuse_main returned {exc})"
+            ) from exc
 
 
 def unmount(mountpoint: Path, *, lazy: bool = False) -> None:
@@ -283,8 +301,13 @@ class MountThread:
             The mount failed (or did not come up within ``timeout``).
         """
         load_binding()  # fail here, in the caller's thread, when absent
+        cwd = os.getcwd()
         self._thread.start()
-        if not self._ready.wait(timeout) or self._error is not None:
+        ready = self._ready.wait(timeout)
+        # fuse_daemonize() changes the process's directory to / even in the
+        # foreground; it has run by the time init() is called: undo it
+        os.chdir(cwd)
+        if not ready or self._error is not None:
             raise self._error or RuntimeError(f"mount at {self.mountpoint} timed out")
         deadline = time.monotonic() + timeout
         while not os.path.ismount(self.mountpoint):

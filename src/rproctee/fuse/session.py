@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from rproctee.fuse import server
 from rproctee.fuse.boards import (
     BoardError,
     BoardOptions,
@@ -33,7 +34,6 @@ from rproctee.fuse.boards import (
     write_demo_firmware,
 )
 from rproctee.fuse.namespace import UNSHARE_ROOT, UNSHARE_USER
-from rproctee.fuse.server import MountThread, serve
 from rproctee.fuse.tree import SysfsTree
 
 
@@ -117,9 +117,18 @@ def mount_foreground(
     -------
     list of str
         Processors that refused to stop at the end (empty when all stopped).
+
+    Raises
+    ------
+    BoardError
+        A bad option or mount point.
+    FuseUnavailable
+        No FUSE here (checked before the boards are built).
     """
     if not mountpoint.is_dir():
         raise BoardError(f"MOUNTPOINT: {mountpoint} is not a directory")
+    options.validate()
+    server.load_binding()  # no FUSE: say so before building anything
     with open_session(options, events) as session:
 
         def ready() -> None:
@@ -128,7 +137,7 @@ def mount_foreground(
                 f"unmount with 'fusermount3 -u {mountpoint}' or Ctrl-C"
             )
 
-        serve(session.tree, mountpoint, ready, debug=debug)
+        server.serve(session.tree, mountpoint, ready, debug=debug)
     return session.problems
 
 
@@ -197,11 +206,15 @@ def run_command(
     ------
     NamespaceUnavailable
         No mount namespace can be made here.
+    FuseUnavailable
+        No FUSE here.
     BoardError
         A bad option.
     """
     if not command:
         raise BoardError("COMMAND: nothing to run (give it after --)")
+    options.validate()
+    server.load_binding()
     flags = unshare_flags()
     with (
         _interruptible(),
@@ -209,7 +222,7 @@ def run_command(
         tempfile.TemporaryDirectory(prefix="rproctee-sysfs-") as tmp,
     ):
         mountpoint = Path(tmp)
-        thread = MountThread(session.tree, mountpoint)
+        thread = server.MountThread(session.tree, mountpoint)
         try:
             thread.start()
             if announce is not None:

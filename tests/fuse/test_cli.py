@@ -1,0 +1,214 @@
+"""``rproctee sysfs mount`` and ``rproctee sysfs run`` as users run them: a
+foreground mount stopped by Ctrl-C, two shells at once, a KTAP selftest
+written for a board run unchanged in the private namespace, and the errors
+that name what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fuse_helpers import DATA, Served
+
+from rproctee.cli import main
+from rproctee.fuse import server, session
+
+SELFTEST = DATA / "remoteproc_selftest.sh"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from rproctee.cli import main; main()", *args]
+
+
+def _events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _tee_cmds(events: list[dict[str, object]], instance: int) -> list[str]:
+    return [str(e["name"]) for e in events
+            if e["instance"] == instance and e["kind"] == "invoke_ret"]  # fmt: skip
+
+
+def _wait_mounted(path: Path, proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(path):
+        if proc.poll() is not None:
+            raise AssertionError(f"mount exited {proc.returncode}: {proc.stderr}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never became a mount point")
+        time.sleep(0.05)
+
+
+def test_mount_serves_until_interrupted_then_stops_everything(
+    tmp_path: Path, firmware_dir: Path, key_file: Path, fuse_ok: None
+) -> None:
+    mnt, events = tmp_path / "mnt", tmp_path / "events.jsonl"
+    mnt.mkdir()
+    proc = subprocess.Popen(
+        _cli("sysfs", "mount", str(mnt), "-p", "stm32mp15-dk2",
+             "--firmware-path", str(firmware_dir), "--key", str(key_file),
+             "--events", str(events)),
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_mounted(mnt, proc)
+        state = mnt / "class/remoteproc/remoteproc0/state"
+        start = subprocess.run(["sh", "-c", f"echo start > {state}; cat {state}"],
+                               capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert start.stdout == "running\n", start.stderr
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            server.unmount(mnt, lazy=True)
+    assert proc.returncode == 0, err
+    assert not os.path.ismount(mnt)
+    assert "serving remoteproc0: TEE ops, series v22; firmware rproc-m4-fw" in err
+    assert "unmounted; every processor stopped" in err
+    # the shutdown at the end was a real one: STOP and RELEASE_FW through the TA
+    log = _events(events)
+    calls = _tee_cmds(log, 0)
+    assert calls.count("START") == 1 and calls[-2:] == ["STOP", "RELEASE_FW"]
+    assert all(e["result"] == "TEE_SUCCESS" for e in log if e["kind"] == "invoke_ret")
+
+
+def test_two_shells_drive_two_instances_at_once(served_two: Served) -> None:
+    cycles = 4
+    script = """
+        dir=class/remoteproc/remoteproc$1
+        date +%s.%N
+        i=0
+        while [ $i -lt {n} ]; do
+            echo start > $dir/state || exit 10
+            [ "$(cat $dir/state)" = running ] || exit 11
+            cat kernel/debug/remoteproc/remoteproc$1/trace0
+            echo stop > $dir/state || exit 12
+            [ "$(cat $dir/state)" = offline ] || exit 13
+            i=$((i + 1))
+        done
+        date +%s.%N
+    """.replace("{n}", str(cycles))
+    shells = [
+        subprocess.Popen(["sh", "-c", script, "sh", str(k)], cwd=served_two.root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for k in (0, 1)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=60) for p in shells]
+    assert [p.returncode for p in shells] == [0, 0], outputs
+    spans = []
+    for out, _ in outputs:
+        lines = out.splitlines()
+        spans.append((float(lines[0]), float(lines[-1])))
+        boots = [f"cm4: firmware up (boot #{n}), rpmsg ready" for n in range(1, 5)]
+        assert lines[1:-1] == boots
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # overlapped
+    for system in served_two.boards.systems:
+        calls = [c["cmd"] for c in system.log.tee_calls()]
+        assert calls.count("START") == cycles and calls.count("STOP") == cycles
+        assert system.rproc.power == 0 and not system.remote.running
+
+
+def test_selftest_written_for_a_board_runs_unchanged(
+    tmp_path: Path, fuse_ok: None
+) -> None:
+    events = tmp_path / "events.jsonl"
+    done = subprocess.run(
+        _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--instances", "2",
+             "--events", str(events), "--", "sh", str(SELFTEST)),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["KTAP version 1", "1..8"]
+    results = [line for line in lines if re.match(r"(not )?ok \d+ ", line)]
+    assert results == [
+        "ok 1 remoteproc0 (m4) is offline", "ok 2 remoteproc0 start",
+        "ok 3 remoteproc0 stop", "ok 4 remoteproc1 (m4) is offline",
+        "ok 5 remoteproc1 start", "ok 6 remoteproc1 stop",
+        "ok 7 all 2 started together", "ok 8 all 2 stopped together",
+    ]  # fmt: skip
+    assert lines[-1] == "# Totals: pass:8 fail:0 xfail:0 xpass:0 skip:0 error:0"
+    log = _events(events)
+    for k in (0, 1):  # one by one, then together: two real boots each
+        assert _tee_cmds(log, k).count("START") == 2
+        assert _tee_cmds(log, k)[-2:] == ["STOP", "RELEASE_FW"]
+    assert not os.path.exists("/sys/class/remoteproc/remoteproc1")  # host untouched
+
+
+def test_run_returns_the_commands_status_and_paths_resolve(fuse_ok: None) -> None:
+    script = (
+        "cd /sys/class/remoteproc/remoteproc0 && pwd -P"
+        " && cat subsystem/remoteproc0/name && ls /sys/kernel/debug/remoteproc"
+        " && exit 7"
+    )
+    done = subprocess.run(
+        _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--", "sh", "-c",
+             script),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    assert done.stdout.splitlines() == [
+        "/sys/devices/platform/ahb/10000000.m4/remoteproc/remoteproc0", "m4",
+        "remoteproc0"]  # fmt: skip
+    missing = subprocess.run(
+        _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--",
+             "no-such-command-here"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 127
+    assert "no-such-command-here: No such file or directory" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--instances", "0"], "--instances: 0 is not in 1..64"),
+        (["--key", "k.pub"], "--key k.pub: needs --firmware-path"),
+        (["--firmware-path", "nowhere"], "--firmware-path: nowhere is not a directory"),
+        (["--firmware", "a\nb"], "--firmware: 'a\\nb' is not a file name"),
+        (["--series", "v9"], "'v9' is not one of 'v15', 'v22'"),
+    ],
+)
+def test_bad_options_are_named(
+    tmp_path: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mnt").mkdir()
+    for command in (["mount", "mnt"], ["run"]):
+        tail = ["--", "true"] if command == ["run"] else []
+        result = CliRunner().invoke(
+            main, ["sysfs", *command, "-p", "stm32mp15-dk2", *args, *tail]
+        )
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+
+
+def test_missing_fuse_or_namespace_is_said_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fuse() -> None:
+        raise server.FuseUnavailable(f"/dev/fuse does not exist; {server.INSTALL_HINT}")
+
+    monkeypatch.setattr(server, "load_binding", no_fuse)
+    result = CliRunner().invoke(
+        main, ["sysfs", "mount", str(tmp_path), "-p", "stm32mp15-dk2"]
+    )
+    assert result.exit_code == 3
+    assert "apt-get install fuse3" in result.output
+    assert "pip install 'rproctee[fuse]'" in result.output
+    monkeypatch.setattr(server, "load_binding", lambda: None)
+    monkeypatch.setattr(session.shutil, "which", lambda name: None)
+    result = CliRunner().invoke(main, ["sysfs", "run", "-p", "stm32mp15-dk2", "--",
+                                       "true"])  # fmt: skip
+    assert result.exit_code == 3
+    assert "'unshare' (util-linux) is not installed" in result.output
