@@ -22,6 +22,7 @@ from rproctee.cli.output import guard
 COMMAND_MODULES = (
     "demo", "image_cmds", "platform_cmds", "tee_cmds", "qcom_cmds", "boot_cmds",
     "sysfs_cmds",
+    "bench_cmds",
 )
 
 #: Top-level command name -> (module in COMMAND_MODULES, one-line help for

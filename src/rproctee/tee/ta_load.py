@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +111,10 @@ class FirmwareLoad:
         self.report: LoadReport = LoadReport(ctx.rproc_id)
         self.wrote = False
         self.copies = 0
+        #: (what, bytes, seconds) of the costs the phases do not show apart
+        self.marks: list[tuple[str, int, float]] = []
+        # kept with the report (read back by load_profile)
+        setattr(self.report, "profile_marks", self.marks)  # noqa: B010
 
     def phase(self, name: str, **info: Any) -> None:
         """Tell the TA's ``on_phase`` hook where the load is (module docs)."""
@@ -597,9 +601,65 @@ class FirmwareLoad:
         self.report.scrubbed = True
 
 
+def load_profile(
+    report: LoadReport | None,
+    timings: Sequence[Any] = (),
+    first_touch: Sequence[Any] = (),
+) -> list[dict[str, Any]]:
+    """Where the time of one LOAD_FW went, each cost with its bytes and GB/s.
+
+    Parameters
+    ----------
+    report : LoadReport
+        ``RemoteprocTa.last_load``.
+    timings : sequence of SegmentTiming
+        The PTA's timings of that load (``op`` ``copy``: copy+hash,
+        ``zero``: zero-fill); with worker threads they overlap, so their sum
+        can exceed the wall time of the ``load`` step.
+    first_touch : sequence of FirstTouch
+        Page faults taken during the load (lazy device memory).
+
+    Returns
+    -------
+    list of dict
+        ``{"what", "bytes", "seconds", "gb_per_s"}`` rows.
+    """
+    if report is None:
+        return []
+    rows: list[tuple[str, int, float]] = []
+    steps = dict(report.phases)
+    marks: list[tuple[str, int, float]] = getattr(report, "profile_marks", [])
+    for name, nbytes, secs in marks:
+        rows.append((name, nbytes, secs))
+    for name in ("capabilities", "header", "signature"):
+        if name in steps:
+            label = {"header": "header copy", "signature": "signature check"}
+            rows.append((label.get(name, name), 0, steps[name]))
+    if "plan" in steps:
+        inner = sum(s for n, _b, s in marks if n in _PLAN_MARKS)
+        rows.append(("ELF parse and checks", 0, max(steps["plan"] - inner, 0.0)))
+    kinds = (("first touch", None), ("copy+hash", "copy"), ("zero-fill", "zero"))
+    for what, op in kinds:
+        picked = [t for t in timings if t.op == op] if op else list(first_touch)
+        if picked:
+            total = sum(t.len for t in picked)
+            rows.append((what, total, sum(t.seconds for t in picked)))
+    if "load" in steps:
+        rows.append(("load step (wall)", sum(t.len for t in timings), steps["load"]))
+    return [
+        {"what": w, "bytes": b, "seconds": s,
+         "gb_per_s": (b / s / 1e9) if b and s > 0 else None}
+        for w, b, s in rows
+    ]  # fmt: skip
+
+
+#: Marks the strict plan takes inside its own step.
+_PLAN_MARKS = ("region checks", "resource table")
+
+
 def _s32(x: int) -> int:
     """``int32_t`` view of a 32-bit value (upstream's image offset type)."""
     return x - (1 << 32) if x & 0x80000000 else x
 
 
-__all__ = ["FirmwareLoad", "HashEntry", "Segment", "_s32"]
+__all__ = ["FirmwareLoad", "HashEntry", "Segment", "_s32", "load_profile"]

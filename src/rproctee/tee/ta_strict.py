@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from typing import TYPE_CHECKING
 
 from rproctee.elf import Phdr
@@ -90,7 +91,10 @@ class StrictPlan:
             offset = (offset + size) & U32
         self._left_over()
         self._overlaps()
+        t0 = time.perf_counter()
         self._regions()
+        nbytes = sum(s.phdr.p_memsz for s in self.segments)
+        ld.marks.append(("region checks", nbytes, time.perf_counter() - t0))
 
     def _hash_type(self) -> None:
         raw = self.load.tlv(Tlv.HASHTYPE)
@@ -214,7 +218,13 @@ class StrictPlan:
                 return
             raise
         seg = self._rsc_loaded(i, s, mine)
-        self._rsc_signed(base, s, seg)
+        t0 = time.perf_counter()
+        try:
+            self._rsc_signed(base, s, seg)
+        finally:
+            self.load.marks.append(
+                ("resource table", seg.phdr.p_filesz, time.perf_counter() - t0)
+            )
         if self.rsc[1]:
             raise _fmt("more than one image has a resource table")
         self.rsc = (s.sh_addr, s.sh_size)

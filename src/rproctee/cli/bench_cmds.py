@@ -1,0 +1,448 @@
+"""``rproctee bench``: LOAD_FW against memcpy, SHA-256 and what users run.
+
+Builds a synthetic signed image (``--size`` bytes in ``--segments`` PT_LOAD
+segments, the resource table in the smallest one, as real firmware keeps it
+in a small data segment) and times, in interleaved rounds so that drift on a
+shared machine hits every method alike:
+
+* ``memcpy``: ``numpy.copyto`` of the segment bytes into warm memory;
+* ``sha256``: ``hashlib.sha256`` of each segment (the ceiling of a verified
+  load on one core);
+* ``pyelftools``: ``ELFFile`` + ``seg.data()`` + copy + hashlib, compared
+  with the signed digests (what a Python user writes with the usual tool);
+* ``mmap``: an ``mmap`` of the ELF + ``struct`` program headers + copy from a
+  ``memoryview`` + hashlib per segment, no checks at all (the fastest
+  hand-written loader);
+* ``LOAD_FW xN``: the whole secure path (TA -> PTA, every check of the
+  policy) with N worker threads, into prefaulted device memory.
+
+Heavy imports (numpy, the secure world, rich, matplotlib) happen inside the
+command, never at ``import rproctee.cli``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+MIB = 1 << 20
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": MIB, "mib": MIB,
+          "g": 1 << 30, "gib": 1 << 30}  # fmt: skip
+#: Sizes and segment counts of the ``--plot`` sweeps.
+PLOT_SIZES = (1 * MIB, 4 * MIB, 16 * MIB, 64 * MIB, 256 * MIB, 1024 * MIB)
+PLOT_SEGMENTS = (1, 8, 64, 512, 4096)
+BASE_DA = 0x10000000
+RSC_OFFSET = 0x200
+
+
+def parse_size(text: str) -> int:
+    """``"256MiB"``, ``"4k"``, ``"1GiB"``, ``"4096"`` -> bytes.
+
+    Raises
+    ------
+    click.BadParameter
+        Not a positive size with a known unit.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    unit = m.group(2).lower() if m else ""
+    if m is None or unit not in _UNITS or int(m.group(1)) <= 0:
+        raise click.BadParameter(f"size {text!r}: expected e.g. 256MiB, 4KiB, 1GiB")
+    return int(m.group(1)) * _UNITS[unit]
+
+
+@dataclass
+class BenchImage:
+    """A synthetic signed firmware and the platform that takes it."""
+
+    elf: bytes
+    image: bytes
+    key_pem: bytes
+    #: (memref offset of the ELF's segment bytes, da, size, digest) per segment
+    segments: list[tuple[int, int, int, bytes]]
+    total: int
+    platform: Any = None
+
+
+def segment_sizes(size: int, count: int) -> list[int]:
+    """``count`` sizes adding up to ``size``, multiples of 4.
+
+    With several segments the first, which holds the resource table, is
+    small (at most 64 KiB, like a firmware's data segment), and the others
+    share the rest evenly.
+    """
+    if count <= 0 or size < 4 * count:
+        raise click.BadParameter(
+            f"--segments {count}: needs at least 4 bytes per segment of {size}"
+        )
+    if count == 1:
+        return [size]
+    first = min(size // count // 4 * 4, 64 << 10)
+    unit = (size - first) // (count - 1) // 4 * 4
+    sizes = [first] + [unit] * (count - 1)
+    sizes[-1] += size - sum(sizes)
+    return sizes
+
+
+def build_bench_image(size: int, count: int, seed: int = 1) -> BenchImage:
+    """The image: ``count`` PT_LOAD segments of random bytes, ``size`` in all.
+
+    Segment 0 (the smallest) holds a valid resource table at 0x200.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from rproctee.firmware import PF_R, PF_X, Segment, build_elf, resource_table
+    from rproctee.image import KeySigner, build_image, generate_key, public_key_pem
+    from rproctee.platform import RegionSpec
+    from rproctee.platform.board import PlatformSpec
+
+    rng = np.random.default_rng(seed)
+    sizes = segment_sizes(size, count)
+    table = resource_table(BASE_DA + 0x100, (BASE_DA + 0x1000, BASE_DA + 0x2000))
+    segs, da = [], BASE_DA
+    for i, n in enumerate(sizes):
+        data = bytearray(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+        if i == 0 and n >= RSC_OFFSET + len(table):
+            data[RSC_OFFSET : RSC_OFFSET + len(table)] = table
+        segs.append(Segment(f".s{i}", da, bytes(data), n, PF_R | PF_X))
+        da += (n + 0xFFF) // 0x1000 * 0x1000
+    rsc = (RSC_OFFSET, len(table)) if sizes[0] >= RSC_OFFSET + len(table) else None
+    elf = build_elf(segs, rsc)
+    key = generate_key("rsa2048")
+    image = build_image([elf], KeySigner(key))
+    elf_at = len(image) - ((len(elf) + 7) // 8 * 8)
+    regions = [RegionSpec("ram", BASE_DA, 0x80000000, da - BASE_DA)]
+    pem = public_key_pem(key)
+    platform = PlatformSpec(
+        name=f"bench-{count}x", regions=tuple(regions), accept_ecdsa=False,
+        processor_ids=(0,), default_key_pem=pem, source="rproctee bench", notes=(),
+    )  # fmt: skip
+    out = []
+    for seg, off in zip(segs, _elf_offsets(elf), strict=True):
+        digest = hashlib.sha256(seg.data).digest()
+        out.append((elf_at + off, seg.addr, len(seg.data), digest))
+    return BenchImage(elf, image, pem, out, size, platform)
+
+
+def _elf_offsets(elf: bytes) -> list[int]:
+    import struct
+
+    phoff, phnum = (
+        struct.unpack_from("<I", elf, 28)[0],
+        struct.unpack_from("<H", elf, 44)[0],
+    )
+    return [struct.unpack_from("<I", elf, phoff + 32 * i + 4)[0] for i in range(phnum)]
+
+
+# -- the methods ------------------------------------------------------------------
+@dataclass
+class Method:
+    """One timed method: ``run()`` once per round, ``reset()`` untimed before."""
+
+    name: str
+    run: Callable[[], None]
+    reset: Callable[[], None] = lambda: None
+    seconds: list[float] = field(default_factory=list)
+
+
+def _methods(img: BenchImage, threads: Sequence[int], policy: str) -> list[Method]:
+    import hashlib
+    import mmap
+    import tempfile
+
+    import numpy as np
+
+    src = memoryview(img.image)
+    views = [src[off : off + n] for off, _da, n, _d in img.segments]
+    dst = np.ones(img.total, dtype=np.uint8)
+    tmp = tempfile.TemporaryFile()
+    tmp.write(img.elf)
+    tmp.flush()
+    mapped = mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def memcpy() -> None:
+        np.copyto(dst, np.frombuffer(src, np.uint8, img.total, img.segments[0][0]))
+
+    def sha256() -> None:
+        for v in views:
+            hashlib.sha256(v).digest()
+
+    methods = [Method("memcpy", memcpy), Method("sha256", sha256),
+               Method("pyelftools", _pyelftools_peer(img, tmp, dst)),
+               Method("mmap", _mmap_peer(img, mapped, dst))]  # fmt: skip
+    for n in threads:
+        methods.append(_load_method(img, policy, n))
+    return methods
+
+
+def _pyelftools_peer(img: BenchImage, f: Any, dst: Any) -> Callable[[], None]:
+    import hashlib
+
+    import numpy as np
+    from elftools.elf.elffile import ELFFile
+
+    digests = [d for *_x, d in img.segments]
+
+    def run() -> None:
+        f.seek(0)
+        at = 0
+        for k, seg in enumerate(ELFFile(f).iter_segments()):
+            data = seg.data()
+            n = len(data)
+            dst[at : at + n] = np.frombuffer(data, np.uint8)
+            if hashlib.sha256(dst[at : at + n]).digest() != digests[k]:
+                raise RuntimeError("pyelftools peer: digest mismatch")
+            at += n
+
+    return run
+
+
+def _mmap_peer(img: BenchImage, mapped: Any, dst: Any) -> Callable[[], None]:
+    import hashlib
+    import struct
+
+    import numpy as np
+
+    view = memoryview(mapped)
+
+    def run() -> None:
+        phoff, phnum = struct.unpack_from("<I", view, 28)[0], view[44] | view[45] << 8
+        at = 0
+        for i in range(phnum):
+            _t, off, _v, _p, filesz, _m = struct.unpack_from(
+                "<6I", view, phoff + 32 * i
+            )
+            piece = dst[at : at + filesz]
+            np.copyto(piece, np.frombuffer(view, np.uint8, filesz, off))
+            hashlib.sha256(piece).digest()
+            at += filesz
+
+    return run
+
+
+def _load_method(img: BenchImage, policy: str, threads: int) -> Method:
+    from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
+    from rproctee.tee.params import memref_in, value_in
+
+    world = build_secure_world(img.platform, policy=policy)
+    world.core.threads = threads
+    session = TeeContext(world.core).open_session(TA_UUID, [value_in(0)])
+    view = memoryview(img.image)
+
+    def reset() -> None:
+        session.invoke_command(TaCommand.RELEASE_FW, [value_in(0)])
+        world.memory.writes.clear()
+        world.pta.timings.clear()
+
+    def run() -> None:
+        answer = session.invoke_command(
+            TaCommand.LOAD_FW, [value_in(0), memref_in(view)]
+        )
+        if not answer.ok:
+            raise RuntimeError(f"LOAD_FW failed: {answer.reason}")
+
+    return Method(f"LOAD_FW {policy} x{threads}", run, reset)
+
+
+# -- running and reporting ----------------------------------------------------------
+def run_bench(
+    size: int, count: int, threads: int, policy: str, rounds: int, progress: bool
+) -> dict[str, Any]:
+    """Build the image, run every method ``rounds`` times interleaved.
+
+    Returns
+    -------
+    dict
+        ``machine``, the shape, and per method its median, min and max
+        throughput (bytes/s) with ratios to sha256, memcpy and each peer.
+    """
+    img = build_bench_image(size, count)
+    thread_counts = sorted({1, threads})
+    methods = _methods(img, thread_counts, policy)
+    for m in methods:  # one warm-up each: page cache, device memory, imports
+        m.reset()
+        m.run()
+    _interleaved(methods, rounds, progress)
+    return _summary(img, methods, policy, count, rounds)
+
+
+def _interleaved(methods: list[Method], rounds: int, progress: bool) -> None:
+    bar = _progress(progress)
+    with bar as p:
+        task = p.add_task("rounds", total=rounds * len(methods))
+        for _ in range(rounds):
+            for m in methods:
+                m.reset()
+                t0 = time.perf_counter()
+                m.run()
+                m.seconds.append(time.perf_counter() - t0)
+                p.advance(task)
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(),
+        console=Console(stderr=True), disable=not enabled, transient=True,
+    )  # fmt: skip
+
+
+def _summary(
+    img: BenchImage, methods: list[Method], policy: str, count: int, rounds: int
+) -> dict[str, Any]:
+    rows: dict[str, dict[str, float]] = {}
+    for m in methods:
+        rates = [img.total / s for s in m.seconds]
+        rows[m.name] = {"median": statistics.median(rates), "min": min(rates),
+                        "max": max(rates)}  # fmt: skip
+    refs = ("sha256", "memcpy", "pyelftools", "mmap")
+    for row in rows.values():
+        for ref in refs:
+            row[f"x_{ref}"] = row["median"] / rows[ref]["median"]
+    return {"machine": machine(), "size": img.total, "segments": count,
+            "policy": policy, "rounds": rounds, "methods": rows}  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, usable cores, kernel and the fused kernel's instruction set."""
+    import os
+    import platform
+
+    from rproctee import kernels
+    from rproctee.tee.core import usable_cores
+
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": usable_cores(),
+        "kernel": os.uname().release,
+        "python": platform.python_version(),
+        "fused": kernels.FUSED_IMPL,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as a Markdown table (what the README shows)."""
+    lines = [
+        "| method | median GB/s | min-max GB/s | x sha256 | x memcpy | x pyelftools "
+        "| x mmap |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["methods"].items():
+        lines.append(
+            f"| {name} | {r['median'] / 1e9:.2f} | {r['min'] / 1e9:.2f}-"
+            f"{r['max'] / 1e9:.2f} | {r['x_sha256']:.2f} | {r['x_memcpy']:.3f} | "
+            f"{r['x_pyelftools']:.2f} | {r['x_mmap']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(path: Path, count: int, size: int, threads: int, policy: str,
+         rounds: int, progress: bool) -> None:  # fmt: skip
+    """Throughput against image size and against segment count, one line per
+    method (matplotlib, the ``plot`` extra)."""
+    import importlib
+
+    try:
+        matplotlib = importlib.import_module("matplotlib")
+        matplotlib.use("Agg")
+        plt = importlib.import_module("matplotlib.pyplot")
+    except ImportError as exc:
+        raise click.UsageError(
+            "--plot needs matplotlib: pip install 'rproctee[plot]'"
+        ) from exc
+    by_size = [
+        run_bench(s, count, threads, policy, rounds, progress) for s in PLOT_SIZES
+    ]
+    by_count = [
+        run_bench(size, c, threads, policy, rounds, progress)
+        for c in PLOT_SEGMENTS
+        if size >= 4096 * c
+    ]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    _lines(a, [r["size"] / MIB for r in by_size], by_size, "image size (MiB)")
+    _lines(
+        b, [r["segments"] for r in by_count], by_count, f"segments ({size // MIB} MiB)"
+    )
+    m = by_size[0]["machine"]
+    fig.suptitle(f"rproctee bench, {policy}: {m['cpu']}, {m['cores']} cores, "
+                 f"Linux {m['kernel']}", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _lines(ax: Any, xs: list[float], results: list[dict[str, Any]], label: str) -> None:
+    for name in results[0]["methods"]:
+        ax.plot(xs, [r["methods"][name]["median"] / 1e9 for r in results], marker="o",
+                label=name)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(label)
+    ax.set_ylabel("GB/s (median)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+# -- the command --------------------------------------------------------------------
+@click.command("bench")
+@click.option("--size", default="256MiB", show_default=True, help="Image size.")
+@click.option("--segments", type=click.IntRange(1, 65535), default=8,
+              show_default=True)  # fmt: skip
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker threads of the parallel LOAD_FW (default: usable cores).",
+)
+@click.option("--policy", type=click.Choice(["optee", "strict"]), default="strict",
+              show_default=True)  # fmt: skip
+@click.option("--rounds", type=click.IntRange(1, 1000), default=7, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--plot",
+    "plot_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also sweep sizes (1 MiB-1 GiB) and segment counts; draw to PNG.",
+)
+def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds: int,
+              as_json: bool, plot_to: Path | None) -> None:  # fmt: skip
+    """Time LOAD_FW against memcpy, SHA-256 and two peer loaders."""
+    from rproctee.tee.core import usable_cores
+
+    nbytes = parse_size(size)
+    n = threads or usable_cores()
+    result = run_bench(nbytes, segments, n, policy, rounds, progress=True)
+    if as_json:
+        from rproctee.cli.output import emit_json
+
+        emit_json(result)
+    else:
+        m = result["machine"]
+        click.echo(f"{m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, fused "
+                   f"kernel: {m['fused']}")  # fmt: skip
+        click.echo(f"{nbytes / MIB:g} MiB in {segments} segments, {policy}, "
+                   f"{rounds} interleaved rounds (median, min-max)\n")  # fmt: skip
+        click.echo(format_table(result))
+    if plot_to is not None:
+        plot(plot_to, segments, nbytes, n, policy, max(1, rounds // 2), True)
+
+
+def register(group: click.Group) -> None:
+    """Add ``bench`` to ``group``."""
+    group.add_command(bench_cmd)

@@ -1,0 +1,154 @@
+"""The fast paths answer exactly as the plain ones: parallel segments
+(``TeeCore.threads``), the batched PTA call, prefaulted or lazy memory.
+
+Same answer (result and reason), same write log in the same order, same
+device-memory bytes, same digests checked, same first error and the same
+scrub: only the time may differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from rproctee.cli.bench_cmds import build_bench_image
+from rproctee.platform.memory import DeviceMemory
+from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
+from rproctee.tee.params import memref_in, value_in, value_out
+from rproctee.tee.pta_stm32mp import PtaCommand
+from rproctee.tee.ta_load import load_profile
+
+IMG = build_bench_image(96 * 1024 + 52, 6, seed=3)
+
+
+def _flip(image: bytes, segment: int, at: int = 100) -> bytes:
+    """The image with one byte of a segment changed (not re-signed)."""
+    off = IMG.segments[segment][0] + at
+    out = bytearray(image)
+    out[off] ^= 0x5A
+    return bytes(out)
+
+
+def _load(
+    image: bytes,
+    threads: int,
+    policy: str = "strict",
+    prefault: str | None = None,
+    hook: Any = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> dict[str, Any]:
+    if prefault is not None and monkeypatch is not None:
+        monkeypatch.setenv("RPROCTEE_PREFAULT", prefault)
+    w = build_secure_world(IMG.platform, policy=policy)
+    w.core.threads = threads
+    w.on_phase = hook
+    seen: list[int] = []
+    inner = w.pta.invoke_command
+
+    def spy(session: object, cmd: int, ptypes: int, params: list[Any]) -> None:
+        seen.append(cmd)
+        inner(session, cmd, ptypes, params)
+
+    w.pta.invoke_command = spy  # type: ignore[method-assign]
+    s = TeeContext(w.core).open_session(TA_UUID, [value_in(0)])
+    ans = s.invoke_command(TaCommand.LOAD_FW, [value_in(0), memref_in(image)])
+    addr, size = value_out(), value_out()
+    rsc = s.invoke_command(TaCommand.GET_RSC_TABLE, [value_in(0), addr, size])
+    ta = w.ta()
+    assert ta is not None and ta.last_load is not None
+    return {
+        "result": ans.result,
+        "reason": ans.reason,
+        "writes": list(w.memory.writes),
+        "memory": [hashlib.sha256(w.memory.array(i)).hexdigest()
+                   for i in range(len(w.memory.regions))],
+        "checked": [(t.op, t.da, t.len) for t in w.pta.timings],
+        "rsc": (rsc.result, addr.a, size.a),
+        "scrubbed": ta.last_load.scrubbed,
+        "batched": PtaCommand.LOAD_SEGMENTS_SHA256 in seen,
+        "per_segment": seen.count(PtaCommand.LOAD_SEGMENT_SHA256),
+        "first_touch": list(w.memory.first_touch),
+        "profile": load_profile(ta.last_load, w.pta.timings, w.memory.first_touch),
+    }  # fmt: skip
+
+
+SAME = ("result", "reason", "writes", "memory", "checked", "rsc", "scrubbed")
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    for k in SAME:
+        assert a[k] == b[k], k
+
+
+def test_good_image_parallel_equals_one_thread():
+    one, two = _load(IMG.image, 1), _load(IMG.image, 2)
+    assert one["result"] == 0 and one["rsc"][2] > 0
+    assert not one["batched"] and one["per_segment"] == 6
+    assert two["batched"] and two["per_segment"] == 0
+    _same(one, two)
+    # the copies landed in plan order in the log, as the loop writes them
+    das = [w.da for w in two["writes"] if w.op == "copy"]
+    assert das == [da for _o, da, _n, _d in IMG.segments]
+
+
+@pytest.mark.parametrize("bad", [[1], [4], [2, 5], [5]])
+def test_bad_segment_same_first_error_log_and_scrub(bad):
+    image = IMG.image
+    for k in bad:
+        image = _flip(image, k)
+    one, two = _load(image, 1), _load(image, 2)
+    assert two["batched"]
+    assert one["result"] != 0 and one["scrubbed"]
+    assert f"da {IMG.segments[bad[0]][1]:#x}" in one["reason"]
+    _same(one, two)
+    assert two["writes"][-1].op == "scrub"
+
+
+def test_optee_policy_stays_per_segment():
+    """Upstream loads as it goes and keeps a failed load's bytes: its
+    segments go one PTA call each whatever the thread count."""
+    one, two = (
+        _load(_flip(IMG.image, 3), 1, "optee"),
+        _load(_flip(IMG.image, 3), 2, "optee"),
+    )
+    assert not two["batched"]
+    _same(one, two)
+
+
+def test_watching_hook_keeps_the_per_segment_calls():
+    """A hook may change the buffer between two copies: no batching then."""
+    phases: list[list[str]] = [[], []]
+    for k, threads in enumerate((1, 2)):
+        got = _load(IMG.image, threads, hook=lambda n, i, k=k: phases[k].append(n))
+        assert not got["batched"]
+    assert phases[0] == phases[1]
+    assert phases[0].count("segment_copy_before") == 6
+
+
+@pytest.mark.parametrize("mode", ["lazy", "touch", "populate", "auto"])
+def test_prefault_modes_change_nothing_but_time(mode, monkeypatch):
+    base = _load(IMG.image, 1)
+    got = _load(IMG.image, 2, prefault=mode, monkeypatch=monkeypatch)
+    _same(base, got)
+    how = {t.how for t in got["first_touch"]}
+    if mode == "lazy":
+        assert how == {"lazy"}  # taken during the load, timed apart
+        assert any(r["what"] == "first touch" for r in got["profile"])
+    else:
+        assert how <= {"populate", "touch"} and how
+
+
+def test_unknown_prefault_mode_names_the_value():
+    with pytest.raises(ValueError, match="prefault = 'eager'"):
+        DeviceMemory(IMG.platform.regions, prefault="eager")
+
+
+def test_profile_has_every_cost():
+    got = _load(IMG.image, 1)
+    rows = {r["what"]: r for r in got["profile"]}
+    for what in ("header copy", "signature check", "ELF parse and checks",
+                 "region checks", "resource table", "copy+hash"):  # fmt: skip
+        assert what in rows, what
+    assert rows["copy+hash"]["bytes"] == sum(n for _o, _d, n, _x in IMG.segments)
