@@ -114,3 +114,23 @@ def test_firmware_hook_runs_where_the_pta_starts_the_core() -> None:
     start = names.index(("pta", "pta_ret", "FIRMWARE_START"))
     assert names[start + 1] == ("remote", "remote", "on_start")
     assert system.rproc.state == RprocState.RUNNING
+
+
+def test_writes_are_attributed_to_the_layer_that_made_them() -> None:
+    from rproctee.linux.lifecycle import run_life
+
+    system = tee_system("v22")
+    run_life(system, crash=CrashType.WATCHDOG)
+    writes = [(e.detail.get("phase"), e.layer, e.name, e.detail["da"], e.detail["len"])
+              for e in system.log.events if e.kind == "write"]  # fmt: skip
+    recovery = [w[1:] for w in writes if w[0] == "crash+recovery"]
+    # the PTA reloads, Linux copies cached_table into the loaded table (da
+    # 0x200) and sets the vrings up, the restarted firmware writes its status
+    # byte and its trace line
+    assert ("pta", "copy", 0x30000000, 0x1000) in recovery
+    assert ("linux", "copy", 0x200, 140) in recovery
+    assert ("remote", "copy", 0x10000100, 41) in recovery
+    assert {w[0] for w in recovery} == {"pta", "linux", "remote"}
+    # shutdown: RELEASE_FW scrubs every region, in the PTA
+    assert {w[1:3] for w in writes if w[0] == "shutdown" and w[2] == "scrub"} == {
+        ("pta", "scrub")}  # fmt: skip

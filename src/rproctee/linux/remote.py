@@ -9,6 +9,7 @@ registered handler (``rproc_report_crash``, as the stm32 watchdog IRQ does).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from rproctee.errors import AddressError
@@ -80,6 +81,9 @@ class RemoteProcessor:
         self.on_crash: Callable[[Crash], None] | None = None
         self.on_kick: Callable[[int], None] | None = None
         self.on_event: Callable[[str, dict[str, Any]], object] | None = None
+        #: Context in which the firmware's own code runs (the event log uses
+        #: it to attribute the firmware's device writes to the remote lane).
+        self.acting: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def context(self) -> FirmwareContext:
         """The firmware's view: memory, resource table, doorbell, boot count."""
@@ -102,7 +106,8 @@ class RemoteProcessor:
         self.running = True
         self.boot_count += 1
         self._event("on_start", {"boot": self.boot_count})
-        self.firmware.on_start(self.context())
+        with self.acting():
+            self.firmware.on_start(self.context())
 
     def power_off(self) -> None:
         """Hold the core in reset: the firmware's ``on_stop``."""
@@ -110,13 +115,15 @@ class RemoteProcessor:
             return
         self.running = False
         self._event("on_stop", {})
-        self.firmware.on_stop(self.context())
+        with self.acting():
+            self.firmware.on_stop(self.context())
 
     def tick(self) -> Crash | None:
         """Run one tick; a crash stops the core and goes to ``on_crash``."""
         if not self.running:
             return None
-        crash = self.firmware.on_tick(self.context())
+        with self.acting():
+            crash = self.firmware.on_tick(self.context())
         if crash is not None:
             self._event("crash", {"type": crash.type.word, "reason": crash.reason})
             if self.on_crash is not None:

@@ -115,6 +115,7 @@ def build_system(
     record_writes(memory, log)
     remote = RemoteProcessor(memory, firmware)
     remote.on_event = lambda name, detail: log.add("remote", "remote", name, **detail)
+    remote.acting = lambda: log.acting("remote")
     if world is not None:
         install_pta_recorder(world.core, world.pta, log, remote)
         ops = stm32_tee_ops(series, specs, tee_coredump=tee_coredump)
