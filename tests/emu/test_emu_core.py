@@ -29,7 +29,7 @@ from emu_helpers import (  # noqa: E402
 )
 
 from rproctee.emu import CrashReport, EmulatedCore, FaultKind  # noqa: E402
-from rproctee.emu.peripherals import Ipcc, Uart, Watchdog  # noqa: E402
+from rproctee.emu.peripherals import Ipcc, SystemControl, Uart, Watchdog  # noqa: E402
 from rproctee.emu.vring import HostVirtqueue, vring_size  # noqa: E402
 from rproctee.linux.state import CrashType  # noqa: E402
 from rproctee.platform.memory import DeviceMemory, RegionSpec  # noqa: E402
@@ -394,3 +394,76 @@ def test_host_virtqueue_refuses_bad_geometry_and_overflow() -> None:
     with pytest.raises(ValueError, match="all 2 descriptors in use"):
         q.offer(0x2008, 4, device_writes=True)
     assert q.buffer(1) == (0x2004, 4)
+
+
+# -- interrupts ------------------------------------------------------------------------
+
+
+def test_systick_and_svc_handlers_run_and_return() -> None:
+    core, world, _, _ = booted("fw_irq")
+    assert core.run(5) is None
+    assert trace_text(world.memory, "fw_irq") == "cm4: svc and 3 systick irqs\n"
+    scs = core.peripheral("scs")
+    assert isinstance(scs, SystemControl) and scs.active == []
+    regs = core.registers()
+    assert regs["xpsr"] & 0x1FF == 0  # back in thread mode
+    # five more ticks, five more SysTick frames pushed and popped: no leak
+    core.run(5)
+    assert core.registers()["sp"] == regs["sp"] and scs.active == []
+
+
+def test_ipcc_interrupt_takes_the_host_doorbell() -> None:
+    core, world, kicks, _ = booted("fw_irq")
+    core.run(4)
+    ipcc = core.peripheral("ipcc")
+    assert isinstance(ipcc, Ipcc)
+    ipcc.host_ring(1)
+    assert core.tick() is None
+    assert kicks == [0]
+    assert trace_text(world.memory, "fw_irq").endswith("cm4: ipcc irq\n")
+    assert ipcc.read(0x0C, 4) == 0  # the handler cleared the channel
+
+
+MOVS_R0_1 = b"\x01\x20"  # movs r0, #1
+MSR_PRIMASK_R0 = b"\x80\xf3\x10\x88"  # msr primask, r0
+
+
+def vectored(code: bytes, handler: bytes, sp: int = 0x4000) -> EmulatedCore:
+    """``bare`` with a SysTick handler at 0x300."""
+    core, memory = bare(code, sp=sp)
+    memory.copy_in(4 * 15, struct.pack("<I", 0x301))
+    memory.copy_in(0x300, handler)
+    return core
+
+
+def test_primask_holds_a_pending_interrupt() -> None:
+    core = vectored(MOVS_R0_1 + MSR_PRIMASK_R0 + B_SELF, B_SELF)
+    core.boot()
+    core.tick()  # PRIMASK set
+    scs = core.peripheral("scs")
+    assert isinstance(scs, SystemControl)
+    scs.pend(15)
+    core.tick()
+    assert scs.active == [] and core.registers().pc == 0x106
+
+
+def test_stacking_outside_memory_is_a_hard_fault() -> None:
+    core = vectored(B_SELF, B_SELF, sp=0x90000000)
+    core.boot()
+    scs = core.peripheral("scs")
+    assert isinstance(scs, SystemControl)
+    scs.pend(15)
+    crash = core.tick()
+    assert crash is not None and crash.kind is FaultKind.HARD_FAULT
+    assert "stacking exception 15" in crash.reason
+
+
+def test_interrupt_without_a_usable_vector_is_a_hard_fault() -> None:
+    core, _ = bare(B_SELF)
+    core.boot()
+    scs = core.peripheral("scs")
+    assert isinstance(scs, SystemControl)
+    scs.pend(15)  # vector 15 is 0 in the bare table
+    crash = core.tick()
+    assert crash is not None and crash.kind is FaultKind.HARD_FAULT
+    assert "vector 15 = 0x00000000 is not a Thumb address" in crash.reason

@@ -251,3 +251,70 @@ def test_cpu_for_platform() -> None:
     assert cpu_for_platform(PlatformSpec("stm32mp15-dk2", ())) == "cortex-m4"
     mp2 = PlatformSpec("board", (), notes=("compatible st,stm32mp2-m33",))
     assert cpu_for_platform(mp2) == "cortex-m33"
+
+
+# -- NVIC ----------------------------------------------------------------------------
+
+
+def test_nvic_enable_pend_and_priority_registers() -> None:
+    scs = SystemControl()
+    scs.write(0x10C, 4, 1 << 7)  # ISER3 bit 7: IRQ 103
+    assert scs.enabled == {103} and scs.read(0x10C, 4) == 1 << 7
+    scs.write(0x200, 4, 1 << 5)  # ISPR0: IRQ 5 pending
+    assert 16 + 5 in scs.pending and scs.read(0x280, 4) == 1 << 5
+    scs.write(0x280, 4, 1 << 5)  # ICPR0 clears it
+    assert not scs.pending
+    scs.write(0x400 + 103, 1, 0x80)  # IPR byte of IRQ 103
+    assert scs.priority[16 + 103] == 0x80 and scs.read(0x464, 4) == 0x80 << 24
+    scs.write(0xD20, 4, 0x40 << 24)  # SHPR3: SysTick priority 0x40
+    assert scs.priority[15] == 0x40
+    scs.write(0xF00, 4, 103)  # STIR
+    scs.write(0xD04, 4, 1 << 26)  # ICSR PENDSTSET
+    assert scs.pending == {15, 16 + 103}
+    assert scs.read(0xD04, 4) >> 26 & 1
+    scs.write(0x180 + 12, 4, 1 << 7)  # ICER3
+    assert scs.enabled == set()
+
+
+def test_nvic_picks_by_priority_then_number_and_respects_masks() -> None:
+    scs = SystemControl()
+    scs.enabled = {3, 4}
+    scs.priority[16 + 3] = 0x20
+    scs.priority[16 + 4] = 0x10
+    scs.pend(16 + 3)
+    scs.pend(16 + 4)
+    scs.pend(16 + 9)  # not enabled: waits
+    assert scs.next_exception(None) == 16 + 4
+    assert scs.next_exception(0) is None  # PRIMASK
+    assert scs.next_exception(0x10) is None  # BASEPRI 0x10 masks 0x10 and up
+    scs.activate(16 + 4)
+    assert scs.execution_priority() == 0x10
+    assert scs.next_exception(None) is None  # 0x20 does not preempt 0x10
+    assert scs.deactivate() == 16 + 4
+    assert scs.next_exception(None) == 16 + 3
+    with pytest.raises(ValueError, match="no exception active"):
+        scs.deactivate()
+    with pytest.raises(ValueError, match="exception 1 out of range"):
+        scs.pend(1)
+
+
+def test_systick_interrupt_pends_exception_15() -> None:
+    scs = SystemControl()
+    scs.write(SYST_RVR, 4, 9)
+    scs.write(SYST_CSR, 4, 0b111)
+    scs.tick(5)
+    assert 15 not in scs.pending
+    scs.tick(5)
+    assert 15 in scs.pending
+
+
+def test_ipcc_rx_interrupt_needs_enable_and_unmasked_channel() -> None:
+    ipcc = Ipcc()
+    ipcc.host_ring(1)
+    assert not ipcc.rx_interrupt()  # RXOIE clear
+    ipcc.write(0x10, 4, 1)
+    assert not ipcc.rx_interrupt()  # channel 1 masked at reset
+    ipcc.write(0x14, 4, 0x3F003F & ~0b10)
+    assert ipcc.rx_interrupt()
+    ipcc.write(IPCC_C2SCR, 4, 0b10)
+    assert not ipcc.rx_interrupt()

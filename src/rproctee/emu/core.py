@@ -11,6 +11,12 @@ thread (:meth:`EmulatedCore.start_background`).
 Any access outside the regions and peripherals is a bus fault; faults halt
 the core at the faulting instruction and produce a :class:`CrashReport`
 (:mod:`rproctee.emu.faults`).
+
+Interrupts (SysTick, the IPCC's RX line, anything pended in the NVIC) are
+taken at tick boundaries and, after an exception return, at once
+(tail-chaining); SVC is taken where it is executed. Entry and return follow
+the architecture (:mod:`rproctee.emu.exceptions`), so a firmware's own
+handlers run and return.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from rproctee.emu.exceptions import ExceptionModel
 from rproctee.emu.faults import (
     CORE_REGISTERS,
     SPECIAL_REGISTERS,
@@ -33,6 +40,7 @@ from rproctee.emu.faults import (
 from rproctee.emu.mapping import MapPlan, plan_mapping
 from rproctee.emu.peripherals import (
     SCB_VTOR,
+    SVCALL_EXCEPTION,
     Ipcc,
     Peripheral,
     PeripheralFault,
@@ -53,6 +61,7 @@ DEFAULT_BUDGET = 100_000
 #: (unicorn needs one; the instruction budget is what ends a tick).
 _NEVER = 0xFFFFFFFE
 _THUMB_WFI = 0xBF30
+_EXCP_SWI, _EXCP_EXCEPTION_EXIT = 2, 8  # QEMU's EXCP_* numbers
 _XPSR_T = 1 << 24
 _EXC_RETURN = 0xFFFFFFFF  # LR at reset
 
@@ -235,6 +244,12 @@ class EmulatedCore:
             name: getattr(const, f"UC_ARM_REG_{name.upper()}")
             for name in (*CORE_REGISTERS, *SPECIAL_REGISTERS)
         }
+        scs = next((p for p in self.peripherals if isinstance(p, SystemControl)), None)
+        self.exceptions = (
+            ExceptionModel(self.uc, self._reg_ids, self.memory, scs, uc.UcError)
+            if scs is not None
+            else None
+        )
 
     def _perms(self, access: str) -> int:
         uc = self._uc_mod
@@ -356,11 +371,64 @@ class EmulatedCore:
 
     def _on_interrupt(self, uc: Any, intno: int, data: Any) -> None:
         pc = int(uc.reg_read(self._reg_ids["pc"]))
+        if self._handled_in_place(intno, pc):
+            return  # the firmware runs on, in or out of its handler
         kind, reason, fix_pc = _exception_meaning(intno, pc)
         if self._fault is None:
             address = pc if intno == 3 else None
             self._fault = _Fault(kind, reason, address, fix_pc)
         uc.emu_stop()
+
+    def _handled_in_place(self, intno: int, pc: int) -> bool:
+        """Exception return, or an SVC the firmware has a handler for."""
+        model = self.exceptions
+        if model is None or self._fault is not None:
+            return False
+        if intno == _EXCP_EXCEPTION_EXIT and model.scs.active:
+            problem = model.leave(pc) or self._tail_chain(model)
+        elif intno == _EXCP_SWI and self._svc_can_enter(model):
+            problem = model.enter(SVCALL_EXCEPTION, pc)
+        else:
+            return False
+        if problem is not None:
+            self._fault = _Fault(FaultKind.HARD_FAULT, problem, None)
+            self.uc.emu_stop()
+        return True
+
+    def _tail_chain(self, model: ExceptionModel) -> str | None:
+        """After a return, take what became eligible (tail-chaining)."""
+        exception = model.scs.next_exception(model.mask())
+        if exception is None:
+            return None
+        return model.enter(exception, int(self.uc.reg_read(self._reg_ids["pc"])))
+
+    @staticmethod
+    def _svc_can_enter(model: ExceptionModel) -> bool:
+        """SVC is taken if it has a handler and outranks what runs (else HardFault)."""
+        if isinstance(model.vector(SVCALL_EXCEPTION), str):
+            return False
+        mask = model.mask()
+        limit = model.scs.execution_priority()
+        if mask is not None:
+            limit = min(limit, mask)
+        return model.scs.priority[SVCALL_EXCEPTION] < limit
+
+    def _take_interrupt(self) -> None:
+        """At a tick boundary: raise level interrupts, take the best pending one."""
+        model = self.exceptions
+        if model is None:
+            return
+        for p in self.peripherals:
+            if isinstance(p, Ipcc) and p.rx_interrupt():
+                model.scs.pend(16 + p.rx_irq)
+        exception = model.scs.next_exception(model.mask())
+        if exception is None:
+            return
+        pc = int(self.uc.reg_read(self._reg_ids["pc"]))
+        problem = model.enter(exception, pc)
+        if problem is not None:
+            self._fault = _Fault(FaultKind.HARD_FAULT, problem, None)
+        self.sleeping = False
 
     # -- reset and boot ----------------------------------------------------------------
     def reset(self) -> None:
@@ -444,9 +512,10 @@ class EmulatedCore:
     def tick(self) -> CrashReport | None:
         """Run one tick: at most :attr:`budget` instructions, then the timers.
 
-        A core asleep in ``WFI`` wakes at the next tick (the model's timer
-        event). Returns the crash that stopped the core, if one did; a
-        stopped or crashed core does nothing.
+        The tick starts by taking the most urgent pending interrupt, if the
+        priorities and PRIMASK/BASEPRI allow. A core asleep in ``WFI`` wakes
+        at the next tick (the model's timer event). Returns the crash that
+        stopped the core, if one did; a stopped or crashed core does nothing.
 
         :attr:`instructions` counts the instructions of ticks that used their
         whole budget; a tick cut short (``WFI``, a fault, :meth:`stop`)
@@ -456,6 +525,9 @@ class EmulatedCore:
             if not self.running:
                 return None
             self.ticks += 1
+            self._take_interrupt()
+            if self._fault is not None:
+                return self._crashed(self._fault)
             ran = self._run_budget()
             if self._fault is not None:
                 return self._crashed(self._fault)

@@ -17,8 +17,11 @@ undefined instruction ``RPROC_FATAL_ERROR`` UDF or an encoding the core does not
                                            have (UsageFault UNDEFINSTR)
 HardFault            ``RPROC_FATAL_ERROR`` a fault with no configurable handler:
                                            BKPT with no debugger (DEBUGEVT),
-                                           SVC/exception entry (not modelled),
-                                           a branch to ARM state (INVSTATE)
+                                           SVC with no handler or priority,
+                                           an unusable vector or stacking
+                                           fault at exception entry, a bad
+                                           EXC_RETURN, a branch to ARM state
+                                           (INVSTATE)
 lockup               ``RPROC_FATAL_ERROR`` the reset sequence itself fails (vector
                                            table unreadable, initial SP or reset
                                            vector unusable)
@@ -71,7 +74,7 @@ CORE_REGISTERS = (
     "r12", "sp", "lr", "pc", "xpsr",
 )  # fmt: skip
 #: Special registers captured beside them.
-SPECIAL_REGISTERS = ("msp", "psp", "primask", "control")
+SPECIAL_REGISTERS = ("msp", "psp", "primask", "basepri", "control")
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,10 @@ IPCC_C1CR, IPCC_C1MR, IPCC_C1SCR, IPCC_C1TOC2SR = 0x00, 0x04, 0x08, 0x0C
 IPCC_C2CR, IPCC_C2MR, IPCC_C2SCR, IPCC_C2TOC1SR = 0x10, 0x14, 0x18, 0x1C
 IPCC_HWCFGR, IPCC_VER, IPCC_ID, IPCC_SID = 0x3F0, 0x3F4, 0x3F8, 0x3FC
 IPCC_CHANNELS = 6
+IPCC_CR_RXOIE = 1 << 0
+#: The M4's "RX channel occupied" interrupt line (IPCC_RX1_IRQn in ST's M4
+#: examples); a constructor argument, for other boards.
+IPCC_RX_IRQ = 103
 
 
 class Ipcc(Peripheral):
@@ -105,7 +109,8 @@ class Ipcc(Peripheral):
     (``C1SCR``), so the firmware sees the channel free again on its next
     poll. The host rings the firmware with :meth:`host_ring`: ``C1TOC2SR``
     bit ``n`` goes up until the firmware clears it through ``C2SCR`` bit
-    ``n``.
+    ``n``; with ``C2CR.RXOIE`` set and the channel unmasked in ``C2MR`` that
+    raises interrupt ``rx_irq`` (:meth:`rx_interrupt`).
 
     Parameters
     ----------
@@ -118,10 +123,14 @@ class Ipcc(Peripheral):
     name = "ipcc"
 
     def __init__(
-        self, base: int = 0x4C001000, notify: Callable[[int], None] | None = None
+        self,
+        base: int = 0x4C001000,
+        notify: Callable[[int], None] | None = None,
+        rx_irq: int = IPCC_RX_IRQ,
     ) -> None:
         super().__init__(base, 0x400)
         self.notify = notify
+        self.rx_irq = rx_irq
         self.doorbells = [0] * IPCC_CHANNELS
         self.reset()
 
@@ -136,6 +145,16 @@ class Ipcc(Peripheral):
         """The host rings the firmware on ``channel`` (``C1SCR`` set bit)."""
         _check_channel(channel)
         self.to_remote |= 1 << channel
+
+    def rx_interrupt(self) -> bool:
+        """Whether the M4's RX-occupied interrupt line is high.
+
+        ``C2CR.RXOIE`` set and a host message waiting on a channel whose
+        ``C2MR.CHnOM`` mask bit is clear.
+        """
+        if not self.regs[IPCC_C2CR] & IPCC_CR_RXOIE:
+            return False
+        return bool(self.to_remote & ~self.regs[IPCC_C2MR] & 0x3F)
 
     def read_reg(self, reg: int) -> int:
         """Status, masks and identification registers."""
@@ -335,6 +354,11 @@ SCS_BASE = 0xE000E000
 SYST_CSR, SYST_RVR, SYST_CVR, SYST_CALIB = 0x010, 0x014, 0x018, 0x01C
 SCB_CPUID, SCB_ICSR, SCB_VTOR, SCB_AIRCR = 0xD00, 0xD04, 0xD08, 0xD0C
 CSR_ENABLE, CSR_TICKINT, CSR_COUNTFLAG = 1 << 0, 1 << 1, 1 << 16
+SCB_SHPR1, SCB_SHPR3 = 0xD18, 0xD20
+NVIC_ISER, NVIC_IABR, NVIC_IPR, NVIC_STIR = 0x100, 0x300, 0x400, 0xF00
+#: Interrupt lines the model's NVIC has (stm32mp15's M4 uses up to ~150).
+NVIC_IRQS = 160
+SVCALL_EXCEPTION, PENDSV_EXCEPTION, SYSTICK_EXCEPTION = 11, 14, 15
 
 #: CPUID of the cores the model runs (Arm's CPUID base register values).
 CPUID = {"cortex-m4": 0x410FC241, "cortex-m33": 0x411FD210}
@@ -343,12 +367,17 @@ CPUID = {"cortex-m4": 0x410FC241, "cortex-m33": 0x411FD210}
 class SystemControl(Peripheral):
     """The Armv7-M/Armv8-M system control space page (0xE000E000, 4 KiB).
 
-    SysTick counts down one per instruction (at each tick's end, by the
-    tick's instruction count), reloads from ``RVR`` and raises
-    ``COUNTFLAG`` (cleared by reading ``CSR``); its interrupt is not
-    delivered (``TICKINT`` is stored only). ``CPUID`` names the core,
-    ``VTOR`` and the other SCB/NVIC registers read back what was written,
-    so start-up code that configures them runs on.
+    * SysTick counts down one per instruction (at each tick's end, by the
+      tick's instruction count), reloads from ``RVR``, raises ``COUNTFLAG``
+      (cleared by reading ``CSR``) and, with ``TICKINT``, pends exception 15.
+    * The NVIC: ``ISER``/``ICER`` enable, ``ISPR``/``ICPR`` pend, ``IABR``
+      shows active, ``IPR`` priorities, ``STIR`` pends by number; ``ICSR``
+      pends PendSV/SysTick and shows the active and pending vectors;
+      ``SHPR1-3`` hold the system handlers' priorities. The core takes
+      what :meth:`next_exception` picks (priority grouping is ignored: the
+      whole priority byte orders exceptions).
+    * ``CPUID`` names the core; ``VTOR`` and every other register read back
+      what was written, so start-up code that configures them runs on.
     """
 
     name = "scs"
@@ -361,27 +390,111 @@ class SystemControl(Peripheral):
         self.reset()
 
     def reset(self) -> None:
-        """SysTick off, every stored register 0."""
+        """SysTick off, nothing enabled, pending or active, stored registers 0."""
         self.csr = 0
         self.rvr = 0
         self.cvr = 0
         self.wraps = 0
         self.stored: dict[int, int] = {}
+        self.enabled: set[int] = set()  # IRQ numbers
+        self.pending: set[int] = set()  # exception numbers
+        self.active: list[int] = []  # exception numbers, innermost last
+        self.priority = bytearray(16 + NVIC_IRQS)  # by exception number
 
+    # -- the exception model the core drives ---------------------------------------
+    def pend(self, exception: int) -> None:
+        """Make ``exception`` (16 + IRQ for interrupts) pending."""
+        if not 2 <= exception < 16 + NVIC_IRQS:
+            raise ValueError(f"exception {exception} out of range 2..{15 + NVIC_IRQS}")
+        self.pending.add(exception)
+
+    def execution_priority(self) -> int:
+        """Priority of the running context (256: thread mode, none active)."""
+        return min((self.priority[e] for e in self.active), default=256)
+
+    def next_exception(self, masked: int | None) -> int | None:
+        """The pending exception that would preempt now, if any.
+
+        ``masked`` is a priority at or above which nothing is taken (PRIMASK
+        set: 0; BASEPRI: its value), None when nothing is masked.
+        """
+        limit = self.execution_priority()
+        if masked is not None:
+            limit = min(limit, masked)
+        ready = [
+            (self.priority[e], e)
+            for e in self.pending
+            if e < 16 or e - 16 in self.enabled
+        ]
+        best = min(ready, default=None)
+        return best[1] if best is not None and best[0] < limit else None
+
+    def activate(self, exception: int) -> None:
+        """The core entered ``exception``'s handler."""
+        self.pending.discard(exception)
+        self.active.append(exception)
+
+    def deactivate(self) -> int:
+        """The core returned from the innermost handler; its number.
+
+        Raises
+        ------
+        ValueError
+            No exception is active.
+        """
+        if not self.active:
+            raise ValueError("exception return with no exception active")
+        return self.active.pop()
+
+    # -- registers --------------------------------------------------------------------
     def read_reg(self, reg: int) -> int:
-        """SysTick, CPUID, and stored registers (0 when never written)."""
+        """SysTick, NVIC, ICSR, SHPR, CPUID; other registers as stored."""
         if reg == SYST_CSR:
             value = self.csr
             self.csr &= ~CSR_COUNTFLAG
             return value
         simple = {SYST_RVR: self.rvr, SYST_CVR: self.cvr, SYST_CALIB: 0,
-                  SCB_CPUID: CPUID[self.cpu]}  # fmt: skip
+                  SCB_CPUID: CPUID[self.cpu], SCB_ICSR: self._icsr()}  # fmt: skip
         if reg in simple:
             return simple[reg]
+        nvic = self._nvic_read(reg)
+        if nvic is not None:
+            return nvic
         return self.stored.get(reg, 0)
 
+    def _icsr(self) -> int:
+        pending = min(self.pending, default=0)
+        active = self.active[-1] if self.active else 0
+        bits = (1 << 26 if 15 in self.pending else 0) | (
+            1 << 28 if 14 in self.pending else 0
+        )
+        return bits | (pending << 12) | active
+
+    def _nvic_read(self, reg: int) -> int | None:
+        if NVIC_ISER <= reg < NVIC_ISER + 0x200:
+            bank, offset = divmod(reg - NVIC_ISER, 0x80)
+            if offset >= NVIC_IRQS // 8:
+                return None
+            chosen = self.enabled if bank < 2 else self._pending_irqs()
+            return _bits(chosen, offset * 8)
+        if NVIC_IABR <= reg < NVIC_IABR + NVIC_IRQS // 8:
+            return _bits(self._active_irqs(), (reg - NVIC_IABR) * 8)
+        if NVIC_IPR <= reg < NVIC_IPR + NVIC_IRQS:
+            first = 16 + reg - NVIC_IPR
+            return int.from_bytes(self.priority[first : first + 4], "little")
+        if SCB_SHPR1 <= reg <= SCB_SHPR3:
+            first = 4 + reg - SCB_SHPR1
+            return int.from_bytes(self.priority[first : first + 4], "little")
+        return None
+
+    def _pending_irqs(self) -> set[int]:
+        return {e - 16 for e in self.pending if e >= 16}
+
+    def _active_irqs(self) -> set[int]:
+        return {e - 16 for e in self.active if e >= 16}
+
     def write_reg(self, reg: int, value: int) -> None:
-        """SysTick control/reload/current; anything else is stored."""
+        """SysTick, NVIC, ICSR, SHPR, STIR; anything else is stored."""
         if reg == SYST_CSR:
             self.csr = (self.csr & CSR_COUNTFLAG) | (value & 0x7)
         elif reg == SYST_RVR:
@@ -391,8 +504,43 @@ class SystemControl(Peripheral):
             self.csr &= ~CSR_COUNTFLAG
         elif reg in (SYST_CALIB, SCB_CPUID):
             return  # read-only
-        else:
+        elif reg == SCB_ICSR:
+            self._icsr_write(value)
+        elif reg == NVIC_STIR:
+            self.pend(16 + (value & 0x1FF) % NVIC_IRQS)
+        elif not self._nvic_write(reg, value):
             self.stored[reg] = value
+
+    def _icsr_write(self, value: int) -> None:
+        for bit, exc, setting in ((28, 14, True), (27, 14, False),
+                                  (26, 15, True), (25, 15, False)):  # fmt: skip
+            if value >> bit & 1:
+                if setting:
+                    self.pending.add(exc)
+                else:
+                    self.pending.discard(exc)
+
+    def _nvic_write(self, reg: int, value: int) -> bool:
+        if NVIC_ISER <= reg < NVIC_ISER + 0x200:
+            bank, word = divmod(reg - NVIC_ISER, 0x80)
+            if word >= NVIC_IRQS // 8:
+                return False
+            irqs = {word * 8 + i for i in range(32) if value >> i & 1}
+            if bank == 0:
+                self.enabled |= irqs
+            elif bank == 1:
+                self.enabled -= irqs
+            elif bank == 2:
+                self.pending |= {16 + i for i in irqs}
+            else:
+                self.pending -= {16 + i for i in irqs}
+            return True
+        for base, first, count in ((NVIC_IPR, 16, NVIC_IRQS), (SCB_SHPR1, 4, 12)):
+            if base <= reg < base + count:
+                start = first + reg - base
+                self.priority[start : start + 4] = value.to_bytes(4, "little")
+                return True
+        return False
 
     def tick(self, instructions: int) -> Crash | None:
         """Count SysTick down by ``instructions`` cycles."""
@@ -411,4 +559,11 @@ class SystemControl(Peripheral):
         self.wraps += 1 + left // period
         self.cvr = (period - left % period) % period
         self.csr |= CSR_COUNTFLAG
+        if self.csr & CSR_TICKINT:
+            self.pend(SYSTICK_EXCEPTION)
         return None
+
+
+def _bits(irqs: set[int], base: int) -> int:
+    """The 32-bit NVIC word for IRQs ``base`` .. ``base + 31``."""
+    return sum(1 << (i - base) for i in irqs if base <= i < base + 32)

@@ -13,6 +13,8 @@
 /* IPCC (STM32MP15 inter-processor communication controller); M4 = CPU2. */
 #define IPCC_BASE 0x4C001000u
 #define IPCC_C1TOC2SR REG32(IPCC_BASE + 0x0C) /* host -> M4 channel flags */
+#define IPCC_C2CR REG32(IPCC_BASE + 0x10)     /* bit 0 RXOIE */
+#define IPCC_C2MR REG32(IPCC_BASE + 0x14)     /* bit n: channel n RX masked */
 #define IPCC_C2SCR REG32(IPCC_BASE + 0x18)    /* M4: bit n clear, bit 16+n set */
 #define IPCC_C2TOC1SR REG32(IPCC_BASE + 0x1C) /* M4 -> host channel flags */
 
@@ -27,6 +29,10 @@
 #define IWDG_KR REG32(IWDG_BASE + 0x00)
 #define IWDG_KEY_START 0xCCCCu
 #define IWDG_KEY_RELOAD 0xAAAAu
+
+/* NVIC; the M4's IPCC "RX occupied" interrupt line. */
+#define NVIC_ISER(n) REG32(0xE000E100u + 4 * (n))
+#define IPCC_RX_IRQ 103
 
 /* SysTick (Armv7-M system control space). */
 #define SYST_CSR REG32(0xE000E010u)

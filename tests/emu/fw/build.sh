@@ -20,6 +20,7 @@ build() { # out.elf source [defines...]
 build fw_virtio.elf fw_virtio.c
 build fw_uart.elf fw_uart.c
 build fw_hang.elf fw_hang.c
+build fw_irq.elf fw_irq.c
 build fw_fault_bus.elf fw_fault.c -DFAULT=1
 build fw_fault_udf.elf fw_fault.c -DFAULT=2
 build fw_fault_bkpt.elf fw_fault.c -DFAULT=3

@@ -24,11 +24,24 @@ void Default_Handler(void)
 		;
 }
 
+/* a firmware defines the handlers it needs; the others spin */
+void SVC_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void PendSV_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
+void IPCC_RX1_IRQHandler(void) __attribute__((weak, alias("Default_Handler")));
+
+/* 16 system exceptions, then external interrupts up to the IPCC's */
 __attribute__((section(".isr_vector"), used))
-const void *const vectors[16] = {
-	&_estack, Reset_Handler, Default_Handler, Default_Handler,
-	Default_Handler, Default_Handler, Default_Handler, 0, 0, 0, 0,
-	Default_Handler, Default_Handler, 0, Default_Handler, Default_Handler,
+const void *const vectors[16 + IPCC_RX_IRQ + 1] = {
+	[0] = &_estack,
+	[1] = Reset_Handler,
+	[2 ... 6] = Default_Handler,
+	[11] = SVC_Handler,
+	[12] = Default_Handler,
+	[14] = PendSV_Handler,
+	[15] = SysTick_Handler,
+	[16 ... 16 + IPCC_RX_IRQ - 1] = Default_Handler,
+	[16 + IPCC_RX_IRQ] = IPCC_RX1_IRQHandler,
 };
 
 #define TRACE_SIZE 512
