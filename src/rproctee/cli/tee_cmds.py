@@ -125,21 +125,58 @@ def _common(f: Any) -> Any:
 @_common
 @click.option("--id", "rproc_id", type=int, default=0, show_default=True,
               help="Processor id.")  # fmt: skip
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Segment worker threads (default: usable cores).")  # fmt: skip
+@click.option("--profile", is_flag=True,
+              help="Where the time went: each cost, bytes, GB/s.")  # fmt: skip
 def load_cmd(
     image: Path, platform: str, key: Path | None, policy: str, accept_ecdsa: bool,
-    heap_size: int, as_json: bool, rproc_id: int,
+    heap_size: int, as_json: bool, rproc_id: int, threads: int | None,
+    profile: bool,
 ) -> None:  # fmt: skip
     """Open a TEE session, LOAD_FW IMAGE and, on success, GET_RSC_TABLE."""
     data = _map(image, "image")
     world = _world(platform, key, policy, accept_ecdsa, heap_size)
+    if threads is not None:
+        world.core.threads = threads
+    built = len(world.memory.first_touch)
     report = run_load(world, data, rproc_id)
     report["key"] = _key_source(world, key)
+    if profile:
+        report["profile"] = _profile(world, built)
     click.echo(f"PTA verification key: {report['key']}", err=True)
     if as_json:
         emit_json(report)
     else:
         _print_load(report)
+        if profile:
+            _print_profile(report["profile"])
     raise SystemExit(exitcodes.OK if report["code"] == 0 else exitcodes.TEE_ERROR)
+
+
+def _profile(world: SecureWorld, built: int) -> list[dict[str, Any]]:
+    """``load_profile`` of the last LOAD_FW, after the platform's prefault."""
+    from rproctee.tee.ta_load import load_profile
+
+    ta = world.ta()
+    touch = world.memory.first_touch
+    rows = [
+        {"what": f"prefault at platform build ({t.how}, {t.region})",
+         "bytes": t.len, "seconds": t.seconds,
+         "gb_per_s": t.len / t.seconds / 1e9 if t.seconds > 0 else None}
+        for t in touch[:built]
+    ]  # fmt: skip
+    last = ta.last_load if ta is not None else None
+    return rows + load_profile(last, world.pta.timings, touch[built:])
+
+
+def _print_profile(rows: list[dict[str, Any]]) -> None:
+    click.echo("\nProfile (bytes, ms, GB/s):")
+    for r in rows:
+        rate = f"{r['gb_per_s']:8.2f}" if r["gb_per_s"] else "       -"
+        click.echo(
+            f"  {r['what']:<48} {r['bytes']:>12,} {r['seconds'] * 1e3:10.3f} {rate}"
+        )
 
 
 def _key_source(world: SecureWorld, key: Path | None) -> str:
