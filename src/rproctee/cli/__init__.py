@@ -29,6 +29,7 @@ COMMAND_MODULES = (
 #: ``rproctee --help``). A module of COMMAND_MODULES with no entry here still
 #: works: it is imported whenever the command list is needed (slower start).
 COMMAND_INDEX: dict[str, tuple[str, str]] = {
+    "bench": ("bench_cmds", "Time LOAD_FW against memcpy, SHA-256 and peer loaders."),
     "boot": ("boot_cmds", "Boot a firmware through the Linux remoteproc core."),
     "check": ("platform_cmds", "Pre-flight an image: would OP-TEE load it, and where?"),
     "demo": ("demo", "Sign and securely load a firmware, then measure the kernels."),
