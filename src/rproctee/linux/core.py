@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rproctee.linux.carveouts import FW_RSC_ADDR_ANY, DmaPool, MemEntry, da_to_va
+from rproctee.linux.carveouts import DmaPool, MemEntry, da_to_va
 from rproctee.linux.coredump import (
     ELFCLASSNONE,
     EM_NONE,
@@ -807,7 +807,3 @@ class Rproc:
     def carveout_rows(self) -> list[dict[str, Any]]:
         """``{"name", "da", "pa", "len"}`` of each carveout."""
         return [m.to_dict() for m in self.carveouts]
-
-    def rsc_offset_any(self) -> int:
-        """``FW_RSC_ADDR_ANY`` (for callers that have no import of it)."""
-        return FW_RSC_ADDR_ANY

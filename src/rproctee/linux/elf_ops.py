@@ -22,7 +22,6 @@ import errno as errno_mod
 from typing import TYPE_CHECKING, Any
 
 from rproctee.linux.carveouts import register_platform_carveouts
-from rproctee.linux.coredump import ELFCLASS32, EM_NONE
 from rproctee.linux.errors import RprocErrno
 from rproctee.linux.ops import DeviceTable, Firmware, RprocOps
 from rproctee.platform.memory import RegionSpec, WriteRecord
@@ -182,8 +181,3 @@ def stm32_elf_ops(specs: tuple[RegionSpec, ...]) -> RprocOps:
         load=elf_load_segments,
         get_boot_addr=elf_get_boot_addr,
     )
-
-
-def stm32_elf_info(rproc: Rproc) -> None:
-    """``rproc_coredump_set_elf_info(rproc, ELFCLASS32, EM_NONE)`` (probe)."""
-    rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)

@@ -63,12 +63,3 @@ def eio(message: str) -> RprocErrno:
 def enoent(message: str) -> RprocErrno:
     """``-ENOENT`` with ``message`` (``request_firmware`` of a missing file)."""
     return RprocErrno(_errno.ENOENT, message)
-
-
-def ret_name(exc: BaseException | None) -> str:
-    """``"0"`` for success, else ``"-EINVAL"``-style text for the event log."""
-    if exc is None:
-        return "0"
-    if isinstance(exc, RprocErrno):
-        return f"-{exc.name}"
-    return f"exception {type(exc).__name__}"

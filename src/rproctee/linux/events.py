@@ -111,10 +111,6 @@ class EventLog:
         finally:
             self.phase = previous
 
-    def of_kind(self, *kinds: str) -> list[Event]:
-        """The events of the given kinds, in order."""
-        return [e for e in self.events if e.kind in kinds]
-
     def op_calls(self) -> list[str]:
         """Names of the rproc op calls, in order (the call lists of the tests)."""
         return [e.name for e in self.events if e.kind == "op"]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from rproctee.linux.carveouts import MemEntry
 from rproctee.linux.core import Rproc
 from rproctee.linux.errors import RprocErrno, ebusy, einval
-from rproctee.linux.state import RPROC_LAST, CrashType, DumpConf, RprocState
+from rproctee.linux.state import RPROC_LAST, DumpConf, RprocState
 from rproctee.rsctable import (
     CarveoutRsc,
     DevmemRsc,
@@ -257,8 +257,3 @@ def _carveout_text(m: MemEntry) -> str:
         f"\tDevice address: {m.da:#x}\n"
         f"\tLength: {m.len:#x} Bytes\n\n"
     )
-
-
-def crash_type(text: str) -> CrashType:
-    """A :class:`CrashType` from a CLI word (``watchdog``, ``fatal``...)."""
-    return CrashType.parse(text)
