@@ -167,3 +167,20 @@ def test_missing_firmware_is_enoent() -> None:
     with pytest.raises(RprocErrno) as exc:
         rproc.boot()
     assert exc.value.name == "ENOENT" and rproc.power == 0 and driver.calls == []
+
+
+def test_attach_on_recovery_detaches_and_attaches_without_reloading() -> None:
+    from rproctee.linux.core import FEAT_ATTACH_ON_RECOVERY
+
+    rproc, driver = fake_rproc(attach=True)
+    rproc._set_state(RprocState.DETACHED)
+    rproc.require_memory().copy_in(0x200, driver.table or b"")
+    rproc.features.add(FEAT_ATTACH_ON_RECOVERY)
+    rproc.boot()
+    driver.calls.clear()
+    rproc.report_crash(CrashType.WATCHDOG)
+    assert rproc.state == RprocState.ATTACHED and rproc.power == 1
+    assert driver.calls == [
+        "detach", "unprepare", "prepare", "get_loaded_rsc_table", "attach",
+    ]  # fmt: skip
+    assert rproc.log.states()[-3:] == ["CRASHED", "DETACHED", "ATTACHED"]

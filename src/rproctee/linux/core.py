@@ -732,6 +732,9 @@ class Rproc:
         """``rproc_attach_recovery``: detach, clean up, attach again."""
         self._detach_locked()
         self._resource_cleanup()
+        self._unprepare_device()
+        self.cached_table = None
+        self.table_ptr = None
         self._attach()
 
     def _boot_recovery(self) -> None:
