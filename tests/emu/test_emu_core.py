@@ -29,7 +29,13 @@ from emu_helpers import (  # noqa: E402
 )
 
 from rproctee.emu import CrashReport, EmulatedCore, FaultKind  # noqa: E402
-from rproctee.emu.peripherals import Ipcc, SystemControl, Uart, Watchdog  # noqa: E402
+from rproctee.emu.peripherals import (  # noqa: E402
+    Ipcc,
+    RegisterFile,
+    SystemControl,
+    Uart,
+    Watchdog,
+)
 from rproctee.emu.vring import HostVirtqueue, vring_size  # noqa: E402
 from rproctee.linux.state import CrashType  # noqa: E402
 from rproctee.platform.memory import DeviceMemory, RegionSpec  # noqa: E402
@@ -331,9 +337,17 @@ def test_background_thread_stops_on_request() -> None:
 def test_instruction_count_and_rate() -> None:
     core, _, _, _ = booted("fw_hang", watchdog_ticks=50)
     core.run(5)
-    assert core.instructions == 5 * BUDGET
+    assert core.instructions == 5 * BUDGET and core.idle_ticks == 0
     assert core.instructions_per_second > 0
     assert np.isfinite(core.instructions_per_second)
+    assert core.seconds >= core.busy_seconds > 0
+
+
+def test_ticks_ending_in_wfi_are_idle_not_counted() -> None:
+    core, _, _, _ = booted("fw_virtio")
+    core.run(3)
+    assert core.idle_ticks == 3 and core.instructions == 0
+    assert core.instructions_per_second == 0.0
 
 
 def test_rsc_table_section_is_where_the_loader_put_it() -> None:
@@ -467,3 +481,21 @@ def test_interrupt_without_a_usable_vector_is_a_hard_fault() -> None:
     crash = core.tick()
     assert crash is not None and crash.kind is FaultKind.HARD_FAULT
     assert "vector 15 = 0x00000000 is not a Thumb address" in crash.reason
+
+
+def test_register_file_turns_bus_faults_into_plain_registers() -> None:
+    code = STR_R0_R1 + LDR_R0_R1 + B_SELF
+    core, _ = bare(code)
+    core.boot()
+    set_regs(core, r0=7, r1=0x50000A08)
+    crash = core.tick()
+    assert crash is not None and crash.kind is FaultKind.BUS_FAULT
+    memory = DeviceMemory([RAM])
+    memory.copy_in(0, struct.pack("<2I", 0x4000, 0x101))
+    memory.copy_in(0x100, code)
+    rcc = RegisterFile("rcc", 0x50000000, 0x1000)
+    core = EmulatedCore(memory, budget=100, extra_peripherals=[rcc])
+    core.boot()
+    set_regs(core, r0=7, r1=0x50000A08)
+    assert core.tick() is None
+    assert rcc.values == {0xA08: 7} and core.registers()["r0"] == 7

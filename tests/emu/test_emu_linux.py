@@ -193,3 +193,29 @@ def test_message_through_the_vrings_linux_set_up() -> None:
 def test_host_kick_before_start_is_refused() -> None:
     with pytest.raises(RuntimeError, match="never started"):
         EmulatedFirmware().host_kick(1)
+
+
+def test_trace_lines_stream_and_the_run_is_reported() -> None:
+    seen: list[str] = []
+    board, fw = system("fw_virtio", on_trace_line=seen.append)
+    board.rproc.boot()
+    board.rproc.tick(1)
+    assert seen == ["cm4: virtio firmware up"]
+    fw.host_kick(1)
+    fw.host_kick(1)  # still pending: one doorbell, one line
+    board.rproc.tick(2)
+    assert seen == fw.trace_lines == ["cm4: virtio firmware up", "cm4: host kick"]
+    report = fw.report()
+    assert report["ticks"] == 3 and report["idle_ticks"] == 3
+    assert report["doorbells"] == 2 and report["crashes"] == []
+    assert report["trace_lines"] == seen and report["cpu"] == "cortex-m4"
+
+
+def test_report_names_the_crash() -> None:
+    board, fw = system("fw_fault_udf")
+    board.rproc.boot()
+    board.rproc.tick(2)
+    crash = fw.report()["crashes"][0]
+    assert crash["kind"] == "undefined instruction"
+    assert crash["crash_type"] == "fatal error"
+    assert crash["registers"]["pc"] == symbols("fw_fault_udf")["fault_insn"]

@@ -24,6 +24,7 @@ from rproctee.emu.peripherals import (
     USART_TDR,
     Ipcc,
     PeripheralFault,
+    RegisterFile,
     SystemControl,
     Uart,
     Watchdog,
@@ -318,3 +319,19 @@ def test_ipcc_rx_interrupt_needs_enable_and_unmasked_channel() -> None:
     assert ipcc.rx_interrupt()
     ipcc.write(IPCC_C2SCR, 4, 0b10)
     assert not ipcc.rx_interrupt()
+
+
+def test_register_file_reads_back_and_checks_its_size() -> None:
+    rcc = RegisterFile("rcc", 0x50000000, 0x1000)
+    rcc.write(0xA08, 4, 0x1234)
+    rcc.write(0xA08, 1, 0xFF)
+    assert rcc.read(0xA08, 4) == 0x12FF
+    with pytest.raises(PeripheralFault, match=r"rcc \+0x1000 \(4 bytes\): beyond"):
+        rcc.read(0x1000, 4)
+    with pytest.raises(ValueError, match="size 6 is not a multiple of 4"):
+        RegisterFile("x", 0, 6)
+
+
+def test_access_beyond_a_peripheral_block_faults() -> None:
+    with pytest.raises(PeripheralFault, match="beyond its 0x400 bytes"):
+        Watchdog().read(0x400, 4)

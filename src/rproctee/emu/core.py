@@ -142,6 +142,9 @@ class EmulatedCore:
     peripherals : sequence of Peripheral, optional
         Default: an IPCC, a UART, a watchdog (``watchdog_ticks``) and the
         system control space, at their stm32mp15 M4 addresses.
+    extra_peripherals : sequence of Peripheral
+        Added to those (e.g. :class:`~rproctee.emu.peripherals.RegisterFile`
+        blocks for peripherals the model does not decode).
     notify : callable, optional
         ``notify(channel)`` for each IPCC doorbell the firmware rings.
     on_uart_line : callable, optional
@@ -165,6 +168,7 @@ class EmulatedCore:
         vector_base: int = 0,
         budget: int = DEFAULT_BUDGET,
         peripherals: Sequence[Peripheral] | None = None,
+        extra_peripherals: Sequence[Peripheral] = (),
         notify: Callable[[int], None] | None = None,
         on_uart_line: Callable[[str], None] | None = None,
         watchdog_ticks: int = 4,
@@ -180,15 +184,18 @@ class EmulatedCore:
         self.budget = budget
         self.notify = notify
         self.on_uart_line = on_uart_line
-        self.peripherals = list(
+        base = (
             peripherals
             if peripherals is not None
             else self._default_peripherals(cpu, watchdog_ticks)
         )
+        self.peripherals = [*base, *extra_peripherals]
         self.mappings: list[Mapping] = []
         self.ticks = 0
         self.instructions = 0
         self.seconds = 0.0
+        self.busy_seconds = 0.0
+        self.idle_ticks = 0
         self.running = False
         self.sleeping = False
         self.crash: CrashReport | None = None
@@ -518,8 +525,11 @@ class EmulatedCore:
         stopped the core, if one did; a stopped or crashed core does nothing.
 
         :attr:`instructions` counts the instructions of ticks that used their
-        whole budget; a tick cut short (``WFI``, a fault, :meth:`stop`)
-        adds none, so it is a lower bound.
+        whole budget (unicorn does not say how many ran before a stop); a
+        tick that ended in ``WFI`` counts in :attr:`idle_ticks` instead, and
+        a tick cut short by a fault or :meth:`stop_background` adds none, so
+        it is a lower bound. :attr:`seconds` is all the time spent in the
+        engine, :attr:`busy_seconds` that of the counted ticks.
         """
         with self._lock:
             if not self.running:
@@ -547,12 +557,16 @@ class EmulatedCore:
             self.uc.emu_start(pc | 1, _NEVER, count=self.budget)
         except self._uc_mod.UcError as exc:
             self._engine_error(exc)
-        finally:
-            self.seconds += time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        self.seconds += elapsed
         if self._fault is not None or self._stop_event.is_set():
             return 0
         self.sleeping = self._after_wfi()
-        return 0 if self.sleeping else self.budget
+        if self.sleeping:
+            self.idle_ticks += 1
+            return 0
+        self.busy_seconds += elapsed
+        return self.budget
 
     def _after_wfi(self) -> bool:
         pc = int(self.uc.reg_read(self._reg_ids["pc"]))
@@ -659,15 +673,15 @@ class EmulatedCore:
 
     @property
     def instructions_per_second(self) -> float:
-        """Counted instructions over the time spent emulating."""
-        return self.instructions / self.seconds if self.seconds else 0.0
+        """Counted instructions over the time their ticks took."""
+        return self.instructions / self.busy_seconds if self.busy_seconds else 0.0
 
 
 #: QEMU's exception numbers (``EXCP_*``) -> fault kind, reason, pc fix-up.
 _EXCEPTIONS: dict[int, tuple[FaultKind, str, int]] = {
     1: (FaultKind.UNDEFINED_INSTRUCTION, "undefined instruction at {pc:#010x}", 0),
     # unicorn reports SVC with the pc after the 2-byte instruction
-    2: (FaultKind.HARD_FAULT, "SVC at {pc:#010x}: exception entry not modelled", -2),
+    2: (FaultKind.HARD_FAULT, "SVC at {pc:#010x}: no usable handler or priority", -2),
     3: (FaultKind.BUS_FAULT, "instruction fetch at {pc:#010x}: nothing there", 0),
     4: (FaultKind.BUS_FAULT, "data abort at pc {pc:#010x}", 0),
     7: (FaultKind.HARD_FAULT, "BKPT at {pc:#010x} with no debugger (DEBUGEVT)", 0),

@@ -15,12 +15,12 @@ host's ``stm32_rproc_kick``), which the hook protocol does not carry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rproctee.emu.core import DEFAULT_BUDGET, EmulatedCore
 from rproctee.emu.faults import CrashReport
-from rproctee.emu.peripherals import Ipcc
+from rproctee.emu.peripherals import Ipcc, Peripheral
 from rproctee.emu.prstatus import core_with_registers
 from rproctee.linux.firmware_hook import Crash, FirmwareContext
 
@@ -61,6 +61,11 @@ class EmulatedFirmware:
         Ticks without a feed before the watchdog barks.
     on_uart_line : callable, optional
         Called with each UART line as the firmware prints it.
+    on_trace_line : callable, optional
+        Called with each new line of trace buffer 0 (``trace0``), seen at
+        the end of the tick that wrote it.
+    extra_peripherals : sequence of Peripheral
+        Added to the core's default ones.
 
     Attributes
     ----------
@@ -70,6 +75,8 @@ class EmulatedFirmware:
         Every crash, in order (registers included, for the coredump).
     uart_lines : list of str
         Every UART line of every run.
+    trace_lines : list of str
+        Every complete trace-buffer line of every run.
     """
 
     def __init__(
@@ -80,12 +87,19 @@ class EmulatedFirmware:
         budget: int = DEFAULT_BUDGET,
         watchdog_ticks: int = 4,
         on_uart_line: Callable[[str], None] | None = None,
+        on_trace_line: Callable[[str], None] | None = None,
+        extra_peripherals: Sequence[Peripheral] = (),
     ) -> None:
         self.cpu = cpu
         self.vector_base = vector_base
         self.budget = budget
         self.watchdog_ticks = watchdog_ticks
         self.on_uart_line = on_uart_line
+        self.on_trace_line = on_trace_line
+        self.extra_peripherals = tuple(extra_peripherals)
+        self.trace_lines: list[str] = []
+        self._trace: tuple[int, int] | None = None
+        self._trace_seen = 0
         self.core: EmulatedCore | None = None
         self.crashes: list[CrashReport] = []
         self.uart_lines: list[str] = []
@@ -103,6 +117,7 @@ class EmulatedFirmware:
                 watchdog_ticks=self.watchdog_ticks,
                 notify=self._doorbell,
                 on_uart_line=self._uart_line,
+                extra_peripherals=self.extra_peripherals,
             )
         return self.core
 
@@ -120,6 +135,8 @@ class EmulatedFirmware:
         """Boot the core from the vector table; a lockup is reported next tick."""
         self._ctx = ctx
         core = self._core_for(ctx)
+        self._trace = _trace_buffer(ctx)
+        self._trace_seen = 0
         self._pending = core.boot()
 
     def on_stop(self, ctx: FirmwareContext) -> None:
@@ -135,10 +152,46 @@ class EmulatedFirmware:
         self._pending = None
         if report is None and self.core is not None:
             report = self.core.tick()
+        self._new_trace_lines(ctx)
         if report is None:
             return None
         self.crashes.append(report)
         return Crash(report.crash_type, report.summary())
+
+    def _new_trace_lines(self, ctx: FirmwareContext) -> None:
+        """Report the complete lines added to trace buffer 0 since last time."""
+        if self._trace is None:
+            return
+        da, size = self._trace
+        text = ctx.memory.read_da(da, size).split(b"\0", 1)[0]
+        if len(text) < self._trace_seen:
+            self._trace_seen = 0  # the firmware started its buffer again
+        end = text.rfind(b"\n") + 1
+        if end <= self._trace_seen:
+            return
+        fresh = text[self._trace_seen : end].decode("utf-8", "replace")
+        self._trace_seen = end
+        for line in fresh.splitlines():
+            self.trace_lines.append(line)
+            if self.on_trace_line is not None:
+                self.on_trace_line(line)
+
+    def report(self) -> dict[str, Any]:
+        """What ran: ticks, instructions, rate, lines, doorbells, crashes."""
+        core = self.core
+        return {
+            "cpu": self.cpu,
+            "budget": self.budget,
+            "ticks": core.ticks if core else 0,
+            "idle_ticks": core.idle_ticks if core else 0,
+            "instructions": core.instructions if core else 0,
+            "seconds": core.seconds if core else 0.0,
+            "instructions_per_second": core.instructions_per_second if core else 0.0,
+            "doorbells": self.doorbells,
+            "trace_lines": list(self.trace_lines),
+            "uart_lines": list(self.uart_lines),
+            "crashes": [c.to_dict() for c in self.crashes],
+        }
 
     def host_kick(self, vqid: int) -> None:
         """The host rings the firmware for virtqueue ``vqid`` (``stm32_rproc_kick``).
@@ -171,3 +224,21 @@ class EmulatedFirmware:
         if report is None:
             raise ValueError("no crash recorded: nothing to put in the core's notes")
         return core_with_registers(core, report.registers, report.kind.signal)
+
+
+def _trace_buffer(ctx: FirmwareContext) -> tuple[int, int] | None:
+    """``(da, len)`` of the loaded table's first trace buffer, if it has one."""
+    from rproctee.errors import AddressError
+    from rproctee.rsctable import RscTableError, parse_resource_table
+
+    if ctx.rsc_da is None or not ctx.rsc_size:
+        return None
+    try:
+        raw = ctx.memory.read_da(ctx.rsc_da, ctx.rsc_size)
+        traces = parse_resource_table(raw, has_iommu=False).traces()
+        if not traces or not traces[0].len:
+            return None
+        ctx.memory.locate_da(traces[0].da, traces[0].len)
+    except (AddressError, RscTableError):
+        return None  # no usable trace buffer: nothing to stream
+    return traces[0].da, traces[0].len

@@ -69,6 +69,10 @@ class Peripheral:
     def _lane(self, offset: int, size: int) -> tuple[int, int]:
         if size not in (1, 2, 4) or offset % size:
             raise PeripheralFault(self.name, offset, size, "unaligned or wide access")
+        if offset + size > self.size:
+            raise PeripheralFault(
+                self.name, offset, size, f"beyond its {self.size:#x} bytes"
+            )
         return offset & ~3, 8 * (offset & 3)
 
     def read_reg(self, reg: int) -> int:
@@ -85,6 +89,44 @@ class Peripheral:
 
     def reset(self) -> None:
         """Back to the reset state (the core is held in reset)."""
+
+
+class RegisterFile(Peripheral):
+    """A block of plain registers: each reads back what was last written.
+
+    For peripherals the model does not decode (clock and reset control,
+    GPIO, hardware semaphores...) that a firmware only configures: add one
+    at their address and its accesses stop being bus faults. A firmware
+    that waits for a status bit the hardware would set still waits.
+
+    Parameters
+    ----------
+    name : str
+    base : int
+    size : int
+        Bytes (a multiple of 4).
+    """
+
+    def __init__(self, name: str, base: int, size: int) -> None:
+        if size <= 0 or size % 4:
+            raise ValueError(
+                f"register file {name!r}: size {size} is not a multiple of 4"
+            )
+        super().__init__(base, size)
+        self.name = name
+        self.reset()
+
+    def reset(self) -> None:
+        """Every register 0."""
+        self.values: dict[int, int] = {}
+
+    def read_reg(self, reg: int) -> int:
+        """What was last written (0 if never)."""
+        return self.values.get(reg, 0)
+
+    def write_reg(self, reg: int, value: int) -> None:
+        """Store it."""
+        self.values[reg] = value
 
 
 # -- IPCC ------------------------------------------------------------------------
