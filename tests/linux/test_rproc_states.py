@@ -106,12 +106,12 @@ def test_queued_crash_work_runs_once() -> None:
 def test_recovery_disabled_then_recovered_by_hand() -> None:
     rproc, driver = fake_rproc()
     rproc.boot()
+    rproc.boot()
     rproc.recovery_disabled = True
     rproc.report_crash(CrashType.WATCHDOG)
     assert rproc.state == RprocState.CRASHED
-    with pytest.raises(RprocErrno) as exc:  # shutdown wants RUNNING or ATTACHED
-        rproc.shutdown()
-    assert exc.value.name == "EINVAL"
+    rproc.shutdown()  # 6.12.117 accepts CRASHED: one user gone, still crashed
+    assert rproc.state == RprocState.CRASHED and rproc.power == 1
     rproc.trigger_recovery()
     assert rproc.state == RprocState.RUNNING and rproc.power == 1
     rproc.trigger_recovery()  # not CRASHED: nothing
@@ -184,3 +184,17 @@ def test_attach_on_recovery_detaches_and_attaches_without_reloading() -> None:
         "detach", "unprepare", "prepare", "get_loaded_rsc_table", "attach",
     ]  # fmt: skip
     assert rproc.log.states()[-3:] == ["CRASHED", "DETACHED", "ATTACHED"]
+
+
+def test_shutdown_of_a_crashed_rproc_stops_it_as_crashed() -> None:
+    rproc, driver = fake_rproc()
+    rproc.boot()
+    rproc.recovery_disabled = True
+    rproc.report_crash(CrashType.FATAL_ERROR)
+    stops: list[bool] = []
+    vdev = rproc.rvdevs[0]
+    real = vdev.stop
+    vdev.stop = lambda crashed: (stops.append(crashed), real(crashed))[1]  # type: ignore[method-assign]
+    rproc.shutdown()
+    assert (rproc.state, rproc.power, stops) == (RprocState.OFFLINE, 0, [True])
+    assert rproc.carveouts == [] and driver.calls[-2:] == ["stop", "unprepare"]

@@ -554,17 +554,21 @@ class Rproc:
         Raises
         ------
         RprocErrno
-            ``-EINVAL`` unless RUNNING or ATTACHED; ``ops->stop``'s error (with
-            ``power`` given back).
+            ``-EINVAL`` unless RUNNING, ATTACHED or CRASHED; ``ops->stop``'s
+            error (with ``power`` given back).
         """
         with self.lock:
-            if self._state not in (RprocState.RUNNING, RprocState.ATTACHED):
+            # 6.12.117 also shuts a CRASHED rproc down (recovery disabled or
+            # failed before its stop), telling the subdevices it crashed
+            live = (RprocState.RUNNING, RprocState.ATTACHED, RprocState.CRASHED)
+            if self._state not in live:
                 raise einval(f"{self.name} is {self._state.word}, not running")
+            crashed = self._state == RprocState.CRASHED
             self.power -= 1
             if self.power > 0:
                 return
             try:
-                self._stop(False)
+                self._stop(crashed)
             except RprocErrno:
                 self.power += 1
                 raise

@@ -125,7 +125,8 @@ def run_life(
     rproc.tick(RUN_TICKS)
     if crash is not None and rproc.state == RprocState.RUNNING:
         _crash_and_recover(report, system, crash, coredump_path)
-    if rproc.state in (RprocState.RUNNING, RprocState.ATTACHED):
+    live = (RprocState.RUNNING, RprocState.ATTACHED, RprocState.CRASHED)
+    if rproc.state in live:
         _step(report, system, "shutdown", lambda: sysfs.write("state", "stop"))
     return report
 
