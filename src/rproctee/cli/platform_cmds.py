@@ -1,13 +1,19 @@
-"""``rproctee check`` (will this load?) and ``rproctee platform show``."""
+"""``rproctee check`` (will this load?) and ``rproctee platform list|show|profile``.
+
+Every command that takes a platform takes ``--node`` for device trees; errors
+use the one style of :mod:`rproctee.cli.output`.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import click
 
 from rproctee.cli import exitcodes
-from rproctee.cli.output import emit_json
+from rproctee.cli.output import emit_json, guarded
 from rproctee.errors import FormatError, RprocError
 from rproctee.platform.board import PlatformSpec, load_platform
 from rproctee.platform.check import CheckReport, Placement, check_firmware
@@ -16,7 +22,10 @@ _PLATFORM_HELP = (
     "Preset name (stm32mp15-dk2, stm32mp15-ed1, stm32mp15-dhcom), device tree "
     "(.dtb or .dts) or TOML profile (.toml)."
 )
-_NODE_HELP = "Device trees only: remote-processor node (path, label or node name)."
+_NODE_HELP = (
+    "Device trees only: remote-processor node (path, label or node name; a "
+    "label needs __symbols__ in a .dtb)."
+)
 
 
 def register(group: click.Group) -> None:
@@ -25,11 +34,13 @@ def register(group: click.Group) -> None:
     group.add_command(platform_group)
 
 
-def _load(platform: str, node: str | None) -> PlatformSpec:
+def _load(platform: str, node: str | None, what: str = "--platform") -> PlatformSpec:
+    if Path(platform).is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), platform)
     try:
         return load_platform(platform, node)
     except RprocError as exc:
-        raise click.UsageError(f"--platform: {exc}") from exc
+        raise click.UsageError(f"{what}: {exc}") from exc
 
 
 @click.command(
@@ -42,6 +53,7 @@ def _load(platform: str, node: str | None) -> PlatformSpec:
 @click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@guarded
 def check_cmd(
     image: Path, platform: str, node: str | None, as_json: bool, strict: bool
 ) -> None:
@@ -146,20 +158,61 @@ def _print_verdict(report: CheckReport) -> None:
 
 @click.group("platform")
 def platform_group() -> None:
-    """Inspect platforms (presets, device trees, TOML profiles)."""
+    """Inspect platforms: presets, device trees (.dtb/.dts), TOML profiles.
+
+    \b
+    Example:
+      rproctee platform list
+      rproctee platform show board.dtb --node m4@10000000
+      rproctee platform profile board.dtb > board.toml
+    """
 
 
-@platform_group.command("show")
+@platform_group.command(
+    "list",
+    epilog="\b\nExample:\n  rproctee platform list --json\n\b\nExit status: 0.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@guarded
+def list_cmd(as_json: bool) -> None:
+    """List the built-in platforms (presets), the default first."""
+    from rproctee.platform import presets
+
+    rows = [
+        (name, len(presets.get_preset(name).regions), origin)
+        for name, origin in presets.preset_descriptions().items()
+    ]
+    if as_json:
+        emit_json(
+            {"presets": [{"name": n, "regions": c, "origin": o} for n, c, o in rows]}
+        )
+        return
+    width = max(len(name) for name, _count, _origin in rows)
+    for name, count, origin in rows:
+        click.echo(f"{name:<{width}}  {count} regions  {origin}")
+    click.echo(
+        "\nAlso: a device tree (.dtb/.dts, --node to pick the processor) or a "
+        "TOML profile (.toml; 'rproctee platform profile TREE' writes one)."
+    )
+
+
+@platform_group.command(
+    "show",
+    epilog="\b\nExample:\n  rproctee platform show stm32mp15-dk2\n"
+    "  rproctee platform show k3-j721e-sk.dtb --node /bus@100000/dsp@4d80800000\n"
+    "\b\nExit status: 0; 2 the platform cannot be read (unknown preset, no "
+    "processor node, bad profile); 3 the file cannot be read.",
+)
 @click.argument("platform")
 @click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@guarded
 def show_cmd(platform: str, node: str | None, as_json: bool) -> None:
     """Print PLATFORM's memory regions, processor ids, key and notes.
 
     PLATFORM is a preset name, a .dtb/.dts device tree or a .toml profile.
-    Exit status: 0, or 2 when the platform cannot be read.
     """
-    spec = _load(platform, node)
+    spec = _load(platform, node, "PLATFORM")
     if as_json:
         emit_json(spec.to_dict())
         return
@@ -175,3 +228,36 @@ def show_cmd(platform: str, node: str | None, as_json: bool) -> None:
     click.echo(f"key: {key}")
     for note in spec.notes:
         click.echo(f"note: {note}")
+
+
+@platform_group.command(
+    "profile",
+    epilog="\b\nExample:\n  rproctee platform profile stm32mp257f-dk.dtb > board.toml\n"
+    "  rproctee platform profile k3-j721e-sk.dtb --node mcu_r5fss0_core0 "
+    "> r5f.toml\n"
+    "\b\nExit status: 0; 2 the tree has no usable node or no reserved memory "
+    "with a fixed address; 3 the file cannot be read.",
+)
+@click.argument("tree", type=click.Path(path_type=Path))
+@click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
+@guarded
+def profile_cmd(tree: Path, node: str | None) -> None:
+    """Write a TOML platform profile for a device tree TREE on stdout.
+
+    Without --node, every /reserved-memory node with a fixed address becomes
+    a region (device address = physical address), each commented with where
+    it comes from, for you to keep or delete: the way in for a board whose
+    tree has no processor node. With --node, the processor's own regions
+    (with their device addresses), the other reserved memories commented out.
+    """
+    from rproctee.platform import devicetree
+
+    if tree.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(tree))
+    if not tree.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(tree))
+    try:
+        text = devicetree.profile_toml(devicetree.read_tree(tree), node)
+    except devicetree.DeviceTreeError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(text, nl=False)

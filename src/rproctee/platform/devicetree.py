@@ -330,10 +330,22 @@ def is_dtb(data: bytes) -> bool:
 # --------------------------------------------------------------------------
 # Remote processors and their memory regions
 
-#: ``compatible`` patterns (fnmatch) of remote-processor nodes in upstream trees.
-RPROC_COMPATIBLES: tuple[str, ...] = (
+#: ``compatible`` values of the upstream remoteproc bindings this model knows
+#: by name (exact), then patterns (fnmatch) for their relatives.
+RPROC_BINDINGS: tuple[str, ...] = (
     "st,stm32mp1-m4",
     "st,stm32mp1-m4-tee",
+    "st,stm32mp2-m33",
+    "st,stm32mp2-m33-tee",
+    "st,stm32mp2-m0",
+    "ti,j721e-r5f",
+    "ti,am64-r5f",
+    "ti,j721e-c66-dsp",
+    "ti,j721e-c71-dsp",
+    "fsl,imx8mp-cm7",
+    "fsl,imx93-cm33",
+)
+RPROC_COMPATIBLES: tuple[str, ...] = RPROC_BINDINGS + (
     "st,stm32mp2-m33*",
     "st,stm32mp2-m0*",
     "fsl,imx*-cm*",
@@ -355,6 +367,20 @@ RPROC_COMPATIBLES: tuple[str, ...] = (
     "*rproc*",
     "*remoteproc*",
 )
+
+#: Firewalls and buses: they carry ``memory-region`` (the memories they
+#: protect, e.g. STM32MP2's RISAF) but are never processors.
+NOT_PROCESSORS: tuple[str, ...] = (
+    "*risaf*",
+    "*rifsc*",
+    "*etzpc*",
+    "*firewall*",
+    "*tzc*",
+    "*-bus",
+    "simple-bus",
+    "simple-mfd",
+    "syscon",
+)
 _ENABLED = ("okay", "ok")
 _U64 = 1 << 64
 
@@ -373,11 +399,18 @@ class DtRegion:
     da: int
     size: int
     translation: str
+    #: ``"reserved-memory"`` (a ``memory-region`` target: a Linux carveout) or
+    #: ``"internal"`` (the processor's own ``reg`` memory, e.g. a TCM).
+    kind: str = "reserved-memory"
 
 
 @dataclass(frozen=True)
 class DtPlatform:
-    """What a device tree says about one remote processor."""
+    """What a device tree says about one remote processor.
+
+    ``machines`` are the ``e_machine`` values its firmware is built for
+    (:func:`expected_machines`), empty when the compatible does not say.
+    """
 
     source: str
     node: str
@@ -386,6 +419,7 @@ class DtPlatform:
     regions: tuple[DtRegion, ...]
     processor_ids: tuple[int, ...]
     notes: tuple[str, ...]
+    machines: tuple[int, ...] = ()
 
 
 def is_enabled(node: DtNode) -> bool:
@@ -410,17 +444,33 @@ def _status_text(node: DtNode) -> str:
     return 'status = "okay"'
 
 
-def is_remoteproc(node: DtNode) -> bool:
-    """Whether a ``compatible`` entry of ``node`` matches :data:`RPROC_COMPATIBLES`."""
+def _matches(node: DtNode, patterns: tuple[str, ...]) -> bool:
     return any(
         fnmatch.fnmatchcase(compat, pattern)
         for compat in node.strings("compatible")
-        for pattern in RPROC_COMPATIBLES
+        for pattern in patterns
     )
 
 
+def is_firewall_or_bus(node: DtNode) -> bool:
+    """Whether ``node`` is a firewall or bus (:data:`NOT_PROCESSORS`), which
+    may list ``memory-region`` but is never a processor."""
+    return _matches(node, NOT_PROCESSORS) or "#access-controller-cells" in node.props
+
+
+def is_remoteproc(node: DtNode) -> bool:
+    """Whether a ``compatible`` entry of ``node`` matches :data:`RPROC_COMPATIBLES`
+    (and the node is not a firewall or bus)."""
+    return _matches(node, RPROC_COMPATIBLES) and not is_firewall_or_bus(node)
+
+
+def _has_memories(node: DtNode) -> bool:
+    return "memory-region" in node.props or internal_kind(node) is not None
+
+
 def find_remoteprocs(tree: DeviceTree) -> list[DtNode]:
-    """Remote-processor nodes: a ``memory-region`` plus a remoteproc compatible.
+    """Remote-processor nodes: a remoteproc compatible plus memories (a
+    ``memory-region``, or the node's own ``reg`` memories such as TI K3 TCMs).
 
     Parameters
     ----------
@@ -429,9 +479,9 @@ def find_remoteprocs(tree: DeviceTree) -> list[DtNode]:
     Returns
     -------
     list of DtNode
-        In tree order, enabled or not.
+        In tree order, enabled or not; never a firewall or bus node.
     """
-    return [n for n in tree.nodes() if "memory-region" in n.props and is_remoteproc(n)]
+    return [n for n in tree.nodes() if is_remoteproc(n) and _has_memories(n)]
 
 
 def describe_node(node: DtNode) -> str:
@@ -445,16 +495,20 @@ def resolve_node(tree: DeviceTree, ref: str) -> DtNode | None:
     """Find a node by absolute path, label (``&label`` or ``label``), alias or name.
 
     A bare name matches a node's full name (``m4@10000000``) or its name without
-    unit address (``m4``) when exactly one node has it.
+    unit address (``m4``) when exactly one node has it, or when exactly one of
+    the nodes that have it is a remote processor. A ``&label`` also works on
+    a ``.dtb`` without ``/__symbols__`` when a node has that name.
     """
     ref = ref.strip()
     if ref.startswith("/"):
         return tree.node_at(ref)
     label = ref[1:] if ref.startswith("&") else ref
     found = tree.by_label(label) or tree.alias(label)
-    if found is not None or ref.startswith("&"):
+    if found is not None:
         return found
-    named = [n for n in tree.nodes() if ref in (n.name, n.base_name)]
+    named = [n for n in tree.nodes() if label in (n.name, n.base_name)]
+    if len(named) > 1:
+        named = [n for n in named if is_remoteproc(n)]
     return named[0] if len(named) == 1 else None
 
 
@@ -502,11 +556,24 @@ def _select_by_ref(tree: DeviceTree, ref: str, candidates: list[DtNode]) -> DtNo
     node = resolve_node(tree, ref)
     if node is None:
         hint = _listing(candidates) if candidates else " (none found)"
+        labels = ""
+        if ref.startswith("&") and tree.node_at("/__symbols__") is None:
+            labels = (
+                " (this tree has no /__symbols__, so labels are unknown: build "
+                "the .dtb with dtc -@, or give the path or node name)"
+            )
         raise DeviceTreeError(
-            f"{tree.source}: --node {ref!r} matches no node (give a path, a "
-            f"label or a unique node name); remote-processor nodes:{hint}"
+            f"{tree.source}: --node '{ref}' matches no node{labels} (give a path, "
+            f"a label or a unique node name); remote-processor nodes:{hint}"
         )
-    if "memory-region" not in node.props:
+    if is_firewall_or_bus(node):
+        compat = ", ".join(node.strings("compatible")) or "no compatible"
+        raise DeviceTreeError(
+            f"{tree.source}: node {node.path} ({compat}) is a firewall or bus, "
+            f"not a processor; remote-processor nodes:"
+            + (_listing(candidates) if candidates else " (none found)")
+        )
+    if not _has_memories(node):
         raise DeviceTreeError(
             f"{tree.source}: node {node.path} has no 'memory-region' property, "
             "so it names no firmware memory"
@@ -519,11 +586,17 @@ def _listing(nodes: list[DtNode]) -> str:
 
 
 def _no_candidate_message(tree: DeviceTree) -> str:
-    others = [n for n in tree.nodes() if "memory-region" in n.props]
+    others = [
+        n
+        for n in tree.nodes()
+        if "memory-region" in n.props and not is_firewall_or_bus(n)
+    ]
     msg = (
         f"{tree.source}: no remote-processor node (a node with 'memory-region' "
-        'and a remoteproc compatible such as "st,stm32mp1-m4", '
-        '"fsl,imx8mm-cm4" or "ti,am64-r5f")'
+        'and a remoteproc compatible such as "st,stm32mp2-m33", '
+        '"fsl,imx93-cm33" or "ti,j721e-r5f"); describe the board by hand: '
+        f"rproctee platform profile {tree.source} > board.toml lists its "
+        "reserved memories, keep the ones the processor uses"
     )
     if others:
         msg += "; nodes with 'memory-region' (pick one with --node):" + _listing(others)
@@ -735,9 +808,12 @@ def read_platform(tree: DeviceTree, node_ref: str | None = None) -> DtPlatform:
     notes: list[str] = []
     if not is_enabled(rproc):
         notes.append(f"node {rproc.path} is disabled ({_status_text(rproc)})")
-    regions: list[DtRegion] = []
+    regions = internal_memories(tree, rproc, notes)
     seen: set[str] = set()
-    for index, target in enumerate(memory_region_targets(tree, rproc)):
+    targets = (
+        memory_region_targets(tree, rproc) if "memory-region" in rproc.props else []
+    )
+    for index, target in enumerate(targets):
         if target.path in seen:
             notes.append(f"memory-region entry {index}: {target.path} listed twice")
             continue
@@ -749,15 +825,257 @@ def read_platform(tree: DeviceTree, node_ref: str | None = None) -> DtPlatform:
             "fixed 'reg', so there is no region to load firmware into"
         )
     model = tree.root.strings("model")
+    compatible = tuple(rproc.strings("compatible"))
     return DtPlatform(
         source=tree.source,
         node=rproc.path,
-        compatible=tuple(rproc.strings("compatible")),
+        compatible=compatible,
         model=model[0] if model else None,
         regions=tuple(_unique_names(regions)),
         processor_ids=processor_ids(tree, rproc),
         notes=tuple(notes),
+        machines=expected_machines(compatible),
     )
+
+
+# --------------------------------------------------------------------------
+# A processor's own memories (``reg`` + ``reg-names``) and their device
+# addresses, as the vendor drivers compute them
+
+#: R5F view of the TCM that is not at 0 (``K3_R5_TCM_DEV_ADDR`` of Linux's
+#: ti_k3_r5_remoteproc): with ``ti,loczrama = <1>`` (the binding's default)
+#: ATCM is at 0 and BTCM here, with 0 the other way round.
+K3_R5_TCM_DEV_ADDR = 0x41010000
+#: A K3 C66x/C71x DSP sees its own L1/L2 memories at the low 24 bits of their
+#: SoC address (``KEYSTONE_RPROC_LOCAL_ADDRESS_MASK``).
+K3_DSP_LOCAL_MASK = 0x00FFFFFF
+
+_INTERNAL_KINDS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("k3-r5f", ("ti,*-r5f",), ("atcm", "btcm")),
+    ("k3-dsp", ("ti,*-c66-dsp", "ti,*-c71-dsp", "ti,*-c7xv-dsp"),
+     ("l2sram", "l1pram", "l1dram")),
+)  # fmt: skip
+
+
+def internal_kind(node: DtNode) -> str | None:
+    """``"k3-r5f"`` or ``"k3-dsp"`` when ``node`` has ``reg`` memories this
+    model places (TI K3 R5F TCMs, K3 DSP L1/L2 SRAM), else None."""
+    if "reg" not in node.props:
+        return None
+    for kind, patterns, _names in _INTERNAL_KINDS:
+        if _matches(node, patterns):
+            return kind
+    return None
+
+
+def internal_memories(
+    tree: DeviceTree, rproc: DtNode, notes: list[str]
+) -> list[DtRegion]:
+    """The processor's own ``reg`` memories as regions (empty when it has none).
+
+    Parameters
+    ----------
+    tree : DeviceTree
+    rproc : DtNode
+        The processor node.
+    notes : list of str
+        Appended to: memories left out, the view used.
+
+    Returns
+    -------
+    list of DtRegion
+        ``pa`` is the ``reg`` address through the buses' ``ranges``; ``da`` the
+        address the processor itself uses, as Linux's driver computes it.
+
+    Raises
+    ------
+    DeviceTreeError
+        ``reg`` and ``reg-names`` disagree in length. (A memory that a bus's
+        ``ranges`` does not cover is left out with a note.)
+    """
+    kind = internal_kind(rproc)
+    if kind is None:
+        return []
+    known = next(names for k, _p, names in _INTERNAL_KINDS if k == kind)
+    names = rproc.strings("reg-names")
+    entries = reg_entries(rproc)
+    if len(names) != len(entries):
+        raise DeviceTreeError(
+            f"{tree.source}: node {rproc.path}: 'reg' has {len(entries)} entries "
+            f"but 'reg-names' has {len(names)}"
+        )
+    regions = []
+    for name, (addr, size) in zip(names, entries, strict=True):
+        if name not in known:
+            notes.append(f"{rproc.path}: reg '{name}' is not a memory; left out")
+            continue
+        where = f"node {rproc.path} reg '{name}'"
+        try:
+            pa, how = translate_to_cpu(rproc, addr, size, where)
+        except DeviceTreeError as exc:
+            # The reserved memories still make a usable platform: say why
+            # this memory is missing instead of refusing the whole node.
+            notes.append(f"{exc}; '{name}' left out of the regions")
+            continue
+        da, view = _internal_da(kind, rproc, name, pa)
+        regions.append(DtRegion(name, rproc.path, pa, da, size, f"{how}; {view}",
+                                kind="internal"))  # fmt: skip
+    return regions
+
+
+def _internal_da(kind: str, rproc: DtNode, name: str, pa: int) -> tuple[int, str]:
+    if kind == "k3-dsp":
+        da = pa & K3_DSP_LOCAL_MASK
+        return da, f"DSP local view: pa & {K3_DSP_LOCAL_MASK:#x}"
+    cells = read_cells(rproc, "ti,loczrama") if "ti,loczrama" in rproc.props else [1]
+    atcm_at_zero = bool(cells and cells[0])
+    at_zero = (name == "atcm") == atcm_at_zero
+    da = 0 if at_zero else K3_R5_TCM_DEV_ADDR
+    return da, f"R5F view with ti,loczrama = <{int(atcm_at_zero)}>"
+
+
+def translate_to_cpu(node: DtNode, addr: int, size: int, what: str) -> tuple[int, str]:
+    """Turn a ``reg`` address of ``node`` into a CPU physical address.
+
+    Each parent bus's ``ranges`` is applied from the inside out (as Linux's
+    ``of_translate_address``): an empty ``ranges`` is an identity, an entry
+    whose child range holds ``[addr, addr + size)`` maps it to the parent.
+
+    Returns
+    -------
+    (int, str)
+        The physical address and how it was obtained.
+
+    Raises
+    ------
+    DeviceTreeError
+        A bus has ``ranges`` entries and none covers the range.
+    """
+    steps = []
+    bus = node.parent
+    while bus is not None and bus.parent is not None:
+        ranges = _bus_ranges(bus, "ranges")
+        if ranges:
+            hit = next((r for r in ranges if _covers(r[0], r[2], addr, size)), None)
+            if hit is None:
+                shown = ", ".join(f"<{c:#x} {p:#x} {s:#x}>" for c, p, s in ranges)
+                raise DeviceTreeError(
+                    f"{what} [{addr:#x}, +{size:#x}) is not covered by any "
+                    f"'ranges' entry of {bus.path} ({shown})"
+                )
+            child, parent, _length = hit
+            addr = parent + (addr - child)
+            steps.append(f"ranges of {bus.path}")
+        bus = bus.parent
+    how = "; ".join(steps) if steps else "no ranges translation"
+    return addr, how
+
+
+def _bus_ranges(bus: DtNode, prop: str) -> list[tuple[int, int, int]]:
+    if prop not in bus.props:
+        return []
+    child_cells, size_cells = cell_counts(bus)
+    parent_cells = cell_counts(bus.parent)[0] if bus.parent is not None else 2
+    widths = (child_cells, parent_cells, size_cells)
+    return [(e[0], e[1], e[2]) for e in split_entries(bus, prop, widths)]
+
+
+#: ``e_machine`` of the firmware each processor family runs (EM_ARM 40,
+#: EM_TI_C6000 140, EM_TI_PRU 144, EM_XTENSA 94, EM_QDSP6 164).
+_MACHINES: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("st,stm32mp1-m4*", "st,stm32mp2-m33*", "st,stm32mp2-m0*", "ti,*-r5f",
+      "ti,*-m4f*", "ti,*-ipu", "ti,*-wkup-m3", "fsl,imx*-cm*", "xlnx,*-r5f",
+      "amd,*-r5f", "renesas,*-cr7"), 40),
+    (("ti,*-c66-dsp", "ti,*-c71-dsp", "ti,*-c7xv-dsp"), 140),
+    (("ti,*-pru",), 144),
+    (("fsl,imx*-dsp*", "fsl,imx*-hifi*"), 94),
+    (("qcom,*-pas", "qcom,*-pil"), 164),
+)  # fmt: skip
+
+
+def expected_machines(compatible: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+    """The ``e_machine`` values firmware for a processor node is built for.
+
+    Parameters
+    ----------
+    compatible : sequence of str
+        The node's ``compatible`` list.
+
+    Returns
+    -------
+    tuple of int
+        E.g. ``(40,)`` (EM_ARM) for Cortex-M/R nodes, ``(140,)``
+        (EM_TI_C6000) for TI C66x/C71x DSPs; empty when unknown. Name them
+        with :func:`rproctee.elf.describe_machine`.
+    """
+    found: list[int] = []
+    for patterns, machine in _MACHINES:
+        hit = any(fnmatch.fnmatchcase(c, p) for c in compatible for p in patterns)
+        if hit and machine not in found:
+            found.append(machine)
+    return tuple(found)
+
+
+# --------------------------------------------------------------------------
+# Reserved memories of a whole tree (for ``rproctee platform profile``)
+
+
+@dataclass(frozen=True)
+class ReservedMemory:
+    """One child of ``/reserved-memory``: fixed (``reg``) or dynamic (``size``)."""
+
+    name: str
+    path: str
+    labels: tuple[str, ...]
+    compatible: tuple[str, ...]
+    no_map: bool
+    reg: tuple[tuple[int, int], ...]
+    size: int | None
+    enabled: bool
+    users: tuple[str, ...]
+    firewalls: tuple[str, ...] = ()
+
+
+def reserved_memories(tree: DeviceTree) -> list[ReservedMemory]:
+    """Every ``/reserved-memory`` child, with the nodes whose ``memory-region``
+    points at it (firewalls apart: they say who guards it).
+
+    Raises
+    ------
+    DeviceTreeError
+        Malformed ``reg``/``size`` cells.
+    """
+    parent = tree.node_at("/reserved-memory")
+    if parent is None:
+        return []
+    users: dict[str, list[str]] = {}
+    guards: dict[str, list[str]] = {}
+    for node in tree.nodes():
+        if "memory-region" not in node.props:
+            continue
+        into = guards if is_firewall_or_bus(node) else users
+        for phandle in read_cells(node, "memory-region"):
+            target = tree.by_phandle(phandle)
+            if target is not None:
+                into.setdefault(target.path, []).append(node.path)
+    out = []
+    for child in parent.children:
+        size = _join_cells(read_cells(child, "size")) if "size" in child.props else None
+        out.append(
+            ReservedMemory(
+                name=child.base_name,
+                path=child.path,
+                labels=tuple(child.labels),
+                compatible=tuple(child.strings("compatible")),
+                no_map="no-map" in child.props,
+                reg=tuple(reg_entries(child)) if "reg" in child.props else (),
+                size=size,
+                enabled=is_enabled(child),
+                users=tuple(users.get(child.path, ())),
+                firewalls=tuple(guards.get(child.path, ())),
+            )
+        )
+    return out
 
 
 def _target_regions(
@@ -877,3 +1195,142 @@ def _write_node(sw: Any, node: DtNode) -> None:
     for child in node.children:
         _write_node(sw, child)
     sw.end_node()
+
+
+def profile_toml(tree: DeviceTree, node_ref: str | None = None) -> str:
+    """A TOML platform profile (see :mod:`rproctee.platform.profile`) for a tree.
+
+    For a board whose tree has no usable processor node (Linux's
+    STM32MP257F-DK today), or to start a hand-written profile from a tree.
+
+    Parameters
+    ----------
+    tree : DeviceTree
+    node_ref : str or None
+        A processor node (``--node``): its regions, with their device
+        addresses, become ``[[regions]]`` and every other reserved memory is
+        listed commented out. None: every fixed ``/reserved-memory`` node is a
+        region with ``da = pa`` (the tree cannot say how a processor sees it).
+
+    Returns
+    -------
+    str
+        TOML text that :func:`rproctee.platform.profile.load_profile` reads;
+        each region is preceded by comments saying where it comes from, for
+        the user to keep or delete.
+
+    Raises
+    ------
+    DeviceTreeError
+        ``node_ref`` names no usable processor node; malformed cells; the
+        tree has no fixed reserved memory at all.
+    """
+    model = tree.root.strings("model")
+    name = Path(tree.source).name.split(".", 1)[0] or "board"
+    lines = [
+        f"# Platform profile written by 'rproctee platform profile' from {tree.source}",
+        f"# (model {model[0]!r})." if model else "# (no model property).",
+        "# Keep the regions your remote processor loads firmware into or shares",
+        "# with Linux, delete the others; then: rproctee check FW --platform FILE",
+    ]
+    plat = read_platform(tree, node_ref) if node_ref is not None else None
+    if plat is None:
+        lines += [
+            "# No processor node was given: each 'da' (the address the processor",
+            "# uses) is set to 'pa'. Correct it where the processor sees the",
+            "# memory elsewhere (a bus dma-ranges, a TCM alias).",
+        ]
+    lines += ["", "[platform]", f'name = "{_toml_text(name)}"', "accept_ecdsa = false"]
+    ids = plat.processor_ids if plat is not None else (0,)
+    lines.append(f"processor_ids = [{', '.join(str(i) for i in ids)}]")
+    lines.append(
+        '# key = "my_key_pub.pem"   # public key the secure world verifies with'
+    )
+    regions, used = _profile_regions(tree, plat)
+    if not regions:
+        raise DeviceTreeError(
+            f"{tree.source}: no /reserved-memory node with a fixed 'reg': nothing "
+            "to list; write the profile by hand (see rproctee.platform.profile)"
+        )
+    for comments, body in regions:
+        lines += ["", *comments, *body]
+    lines += _profile_leftovers(tree, used)
+    return "\n".join(lines) + "\n"
+
+
+def _toml_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _memory_comment(mem: ReservedMemory) -> list[str]:
+    labels = f" (label {', '.join(mem.labels)})" if mem.labels else ""
+    compat = ", ".join(f'"{c}"' for c in mem.compatible) or "no compatible"
+    flags = ", no-map" if mem.no_map else ""
+    out = [f"# {mem.path}{labels}: {compat}{flags}"]
+    for user in mem.users:
+        out.append(f"#   memory-region of {user}")
+    for guard in mem.firewalls:
+        out.append(f"#   guarded by the firewall {guard} (not a processor)")
+    return out
+
+
+def _region_body(name: str, da: int, pa: int, size: int) -> list[str]:
+    return [
+        "[[regions]]",
+        f'name = "{_toml_text(name)}"',
+        f"da = {da:#010x}",
+        f"pa = {pa:#010x}",
+        f"size = {size:#x}",
+    ]
+
+
+def _profile_regions(
+    tree: DeviceTree, plat: DtPlatform | None
+) -> tuple[list[tuple[list[str], list[str]]], set[str]]:
+    memories = {m.path: m for m in reserved_memories(tree)}
+    out: list[tuple[list[str], list[str]]] = []
+    used: set[str] = set()
+    if plat is not None:
+        for r in plat.regions:
+            used.add(r.node)
+            mem = memories.get(r.node)
+            comment = (
+                _memory_comment(mem)
+                if mem is not None
+                else [f"# {r.node}: the processor's own memory '{r.name}'"]
+            )
+            comment.append(f"#   da: {r.translation}")
+            out.append((comment, _region_body(r.name, r.da, r.pa, r.size)))
+        return out, used
+    names: dict[str, int] = {}
+    fixed = [m for m in memories.values() if m.reg and m.enabled]
+    for mem in fixed:
+        names[mem.name] = names.get(mem.name, 0) + len(mem.reg)
+    for mem in fixed:
+        used.add(mem.path)
+        for k, (pa, size) in enumerate(mem.reg):
+            name = mem.name if names[mem.name] == 1 else mem.path.rsplit("/", 1)[1]
+            name = name if len(mem.reg) == 1 else f"{name}[{k}]"
+            out.append((_memory_comment(mem), _region_body(name, pa, pa, size)))
+    return out, used
+
+
+def _profile_leftovers(tree: DeviceTree, used: set[str]) -> list[str]:
+    """The reserved memories not listed as regions, as comments."""
+    lines: list[str] = []
+    for mem in reserved_memories(tree):
+        if mem.path in used:
+            continue
+        lines.append("")
+        lines += _memory_comment(mem)
+        if not mem.enabled:
+            lines.append("#   disabled: Linux ignores it")
+        if not mem.reg:
+            shown = f" {mem.size:#x}" if mem.size is not None else ""
+            lines.append(f"#   dynamic size{shown}: its address is chosen at boot")
+            continue
+        node_name = mem.path.rsplit("/", 1)[1]  # unique among its siblings
+        for k, (pa, size) in enumerate(mem.reg):
+            name = node_name if len(mem.reg) == 1 else f"{node_name}[{k}]"
+            lines += [f"# {line}" for line in _region_body(name, pa, pa, size)]
+    return lines

@@ -46,6 +46,11 @@ def preset_names() -> tuple[str, ...]:
     return tuple(_BOARDS)
 
 
+def preset_descriptions() -> dict[str, str]:
+    """Each preset's name and where its region table comes from, default first."""
+    return {name: origin for name, (origin, _omitted) in _BOARDS.items()}
+
+
 def has_preset(name: str) -> bool:
     """Whether ``name`` (case-insensitive) is a built-in platform."""
     return name.lower() in _BOARDS
