@@ -56,6 +56,10 @@ def test_boot_of_a_deleted_rproc_is_enodev() -> None:
     with pytest.raises(RprocErrno) as exc:
         rproc.boot()
     assert exc.value.name == "ENODEV" and rproc.power == 0
+    assert "can't boot deleting rproc m4" in exc.value.message
+    with pytest.raises(RprocErrno) as exc:
+        rproc.trigger_recovery()
+    assert exc.value.name == "ENODEV"
 
 
 def test_failed_boot_gives_power_back() -> None:

@@ -153,6 +153,7 @@ class Rproc:
         self.priv: dict[str, Any] = {}
         self.defer_crash_work = False
         self._crash_queued = False
+        self.deleting = False
         if remote is not None:
             remote.on_crash = lambda crash: self.report_crash(crash.type)
             remote.on_kick = self._vq_interrupt
@@ -418,8 +419,8 @@ class Rproc:
             given back.
         """
         with self.lock:
-            if self._state == RprocState.DELETED:
-                raise enodev(f"can't boot deleted rproc {self.name}")
+            if self.deleting:  # 6.12: rproc->deleting, set first by rproc_del
+                raise enodev(f"can't boot deleting rproc {self.name}")
             self.power += 1
             if self.power > 1:
                 return
@@ -705,7 +706,7 @@ class Rproc:
     def _crash_handler_work(self) -> None:
         """``rproc_crash_handler_work``."""
         with self.lock:
-            if self._state in (RprocState.CRASHED, RprocState.OFFLINE):
+            if self.deleting or self._state in (RprocState.CRASHED, RprocState.OFFLINE):
                 return  # only the first crash is handled; none after a stop
             self._set_state(RprocState.CRASHED)
             self.crash_cnt += 1
@@ -724,6 +725,8 @@ class Rproc:
     def trigger_recovery(self) -> None:
         """``rproc_trigger_recovery``: a no-op unless CRASHED."""
         with self.lock:
+            if self.deleting:
+                raise enodev(f"{self.name} is being deleted")
             if self._state != RprocState.CRASHED:
                 return
             self.log_msg("err", f"recovering {self.name}")
@@ -775,7 +778,8 @@ class Rproc:
             self.firmware = cut
 
     def delete(self) -> None:
-        """``rproc_del``: shut down (result ignored), state DELETED."""
+        """``rproc_del``: mark deleting, shut down (result ignored), DELETED."""
+        self.deleting = True
         try:
             self.shutdown()
         except RprocErrno:
