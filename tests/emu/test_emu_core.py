@@ -222,6 +222,18 @@ def test_hole_inside_a_partially_mapped_page_is_a_bus_fault() -> None:
     assert crash.address == 0x20000080 and crash.registers.pc == 0x100
 
 
+def test_code_cannot_run_from_a_partial_page() -> None:
+    odd = RegionSpec("odd", 0x20000100, 0x20000100, 0x300)
+    core, memory = bare(BX_R1, odd)
+    memory.copy_in(0x20000200, B_SELF)
+    core.boot()
+    set_regs(core, r1=0x20000201)
+    crash = core.tick()
+    assert crash is not None and crash.kind is FaultKind.BUS_FAULT
+    assert "odd shares this page" in crash.reason
+    assert crash.registers.pc == 0x20000200
+
+
 def test_store_into_read_only_region_is_a_bus_fault() -> None:
     rom = RegionSpec("rom", 0x8000, 0x8000, 0x1000, "rx")
     core, memory = bare(STR_R0_R1 + B_SELF, rom)
@@ -295,6 +307,14 @@ def test_peripheral_overlapping_memory_is_refused() -> None:
     memory = DeviceMemory([RegionSpec("ram", 0x40018000, 0x40018000, 0x1000)])
     with pytest.raises(ValueError, match="peripheral uart at 0x40018000"):
         EmulatedCore(memory)
+
+
+def test_misplaced_extra_peripherals_are_refused() -> None:
+    memory = DeviceMemory([RAM])
+    with pytest.raises(ValueError, match="rcc at 0x50000010 is not aligned"):
+        EmulatedCore(memory, extra_peripherals=[RegisterFile("rcc", 0x50000010, 16)])
+    with pytest.raises(ValueError, match="overlaps peripheral uart at 0x40018000"):
+        EmulatedCore(memory, extra_peripherals=[RegisterFile("x", 0x40018000, 16)])
 
 
 def test_bad_arguments_are_refused() -> None:

@@ -277,12 +277,18 @@ class EmulatedCore:
 
     def _map_peripherals(self) -> None:
         for p in self.peripherals:
+            if p.base % self.page:
+                raise ValueError(
+                    f"peripheral {p.name} at {p.base:#x} is not aligned to the "
+                    f"emulator's {self.page:#x}-byte pages"
+                )
             size = -(-p.size // self.page) * self.page
             for m in self.mappings:
                 if m.da < p.base + size and p.base < m.da + m.size:
+                    what = "device memory" if m.kind != "peripheral" else "peripheral"
                     raise ValueError(
                         f"peripheral {p.name} at {p.base:#x} (+{size:#x}) overlaps "
-                        f"device memory {m.name} at {m.da:#x} (+{m.size:#x})"
+                        f"{what} {m.name} at {m.da:#x} (+{m.size:#x})"
                     )
             self.uc.mmio_map(p.base, size, self._mmio_periph_read, p,
                              self._mmio_periph_write, p)  # fmt: skip
@@ -365,10 +371,23 @@ class EmulatedCore:
         }
         what = names.get(access, "access")
         if self._fault is None:
-            name = self._region_name(address)
-            reason = f"{what} at {address:#010x}: {name} does not allow it"
+            reason = f"{what} at {address:#010x}: {self._protection_why(address)}"
             self._fault = _Fault(FaultKind.BUS_FAULT, reason, address)
         return False
+
+    def _protection_why(self, address: int) -> str:
+        """Why an access to a mapped address was refused."""
+        for m in self.mappings:
+            if m.da <= address < m.da + m.size and m.kind != "direct":
+                if m.kind == "peripheral":
+                    return f"peripheral {m.name} is not executable"
+                name = self._region_name(address)
+                return (
+                    f"{name} shares this page with other bytes (not aligned to "
+                    f"the emulator's {self.page:#x}-byte pages): code cannot run "
+                    "from such a page"
+                )
+        return f"{self._region_name(address)} does not allow it"
 
     def _region_name(self, address: int) -> str:
         try:

@@ -8,7 +8,9 @@ pages a region covers only in part (a region not aligned to the page size,
 or two regions sharing a page) cannot be mapped that way; they are mapped
 as MMIO pages whose accesses are served from the same numpy arrays through
 :meth:`DeviceMemory.view_da`. Nothing is copied either way; the MMIO pages
-are only slower. Where regions overlap, the first one in the platform's
+are only slower for data, and code cannot run from them (unicorn fetches
+instructions from RAM mappings only): a jump there is a bus fault that says
+so. Where regions overlap, the first one in the platform's
 order owns the bytes, as :meth:`DeviceMemory.locate_da` decides.
 """
 
