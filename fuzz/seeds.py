@@ -88,7 +88,7 @@ def _elves() -> Iterator[bytes]:
 
 def _tables() -> Iterator[bytes]:
     from security import crafted
-    from security.images import TABLE
+    from security.images import TABLE, resource_table
     from tee.factory import RSC_TABLE
 
     yield TABLE
@@ -96,7 +96,7 @@ def _tables() -> Iterator[bytes]:
     yield crafted.vdev_table(num_of_vrings=4)
     yield crafted.vdev_table(config_len=0xFFFFFFF0)
     yield crafted.rsc_offsets(24, 0xFFFFFFF0)
-    yield crafted.resource_table([crafted.carveout_entry(0x20000000, 0x1000)])
+    yield resource_table([crafted.carveout_entry(0x20000000, 0x1000)])
 
 
 def _dtbs() -> Iterator[bytes]:

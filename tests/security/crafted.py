@@ -55,6 +55,8 @@ OOM, CO = R.TEE_ERROR_OUT_OF_MEMORY, R.TEE_ERROR_CORRUPT_OBJECT
 DEAD, STATE = R.TEE_ERROR_TARGET_DEAD, R.TEE_ERROR_BAD_STATE
 
 Mutation = Callable[[bytearray], None]
+Blob = bytes | bytearray
+Builder = Callable[[], Blob]
 #: (phase name, which call of that phase, change to the caller's buffer)
 During = tuple[str, Callable[[dict[str, Any]], bool], Mutation]
 
@@ -65,7 +67,7 @@ class Case:
 
     name: str
     refs: tuple[str, ...]
-    build: Callable[[], bytes]
+    build: Builder
     optee: TeeResult
     strict: TeeResult
     #: regex the strict reason must match (strict-only rejections)
@@ -80,7 +82,7 @@ class Case:
 
 
 @functools.cache
-def _built(build: Callable[[], bytes]) -> bytes:
+def _built(build: Builder) -> bytes:
     return bytes(build())
 
 
@@ -105,26 +107,26 @@ def put(buf: bytes | bytearray, off: int, fmt: str, *vals: int) -> bytearray:
     return out
 
 
-def unsigned(off: int, fmt: str, *vals: int) -> Callable[[], bytes]:
+def unsigned(off: int, fmt: str, *vals: int) -> Builder:
     """The ELF edited after signing (the signed hash table is the original)."""
     return lambda: signed_image([bytes(put(RAW, off, fmt, *vals))], signed_elves=[RAW])
 
 
-def signed(elf: Callable[[], bytes | bytearray]) -> Callable[[], bytes]:
+def signed(elf: Builder) -> Builder:
     """A validly signed image around ``elf()``: only the TA's checks stop it."""
     return lambda: signed_image([bytes(elf())], signed_elves=None)
 
 
-def signed_edit(off: int, fmt: str, *vals: int) -> Callable[[], bytes]:
+def signed_edit(off: int, fmt: str, *vals: int) -> Builder:
     return signed(lambda: put(RAW, off, fmt, *vals))
 
 
-def signed_segs(segs: list[Seg], table: bytes = TABLE, rsc_in: int | None = 0
-                ) -> Callable[[], bytes]:  # fmt: skip
+def signed_segs(segs: list[Seg], table: Blob = TABLE, rsc_in: int | None = 0
+                ) -> Builder:  # fmt: skip
     return signed(lambda: make_elf_with_table(segs, table, rsc_in=rsc_in).raw)
 
 
-def with_table(table: bytes) -> Callable[[], bytes]:
+def with_table(table: Blob) -> Builder:
     """The default segments, validly signed, with another resource table."""
 
     def elf() -> bytearray:
@@ -137,10 +139,10 @@ def with_table(table: bytes) -> Callable[[], bytes]:
     return signed(elf)
 
 
-def tlvs(change: Callable[[list[tuple[int, bytes]]], None]) -> Callable[[], bytes]:
+def tlvs(change: Callable[[list[tuple[int, bytes]]], object]) -> Builder:
     """The default TLV records changed, then signed."""
 
-    def build() -> bytes:
+    def build() -> Blob:
         records = default_tlvs([RAW])
         change(records)
         return signed_image([RAW], tlvs=records)
@@ -152,12 +154,12 @@ def setitem(k: int, record: tuple[int, bytes]) -> Callable[[list[Any]], None]:
     return lambda t: t.__setitem__(k, record)
 
 
-def header(**fields: int) -> Callable[[], bytes]:
+def header(**fields: int) -> Builder:
     """Signed header fields overridden (signature over the new header)."""
     return lambda: signed_image([RAW], **fields)  # type: ignore[arg-type]
 
 
-def image_edit(off: int, fmt: str, *vals: int) -> Callable[[], bytes]:
+def image_edit(off: int, fmt: str, *vals: int) -> Builder:
     """Any byte of the finished image changed (no re-signing)."""
     return lambda: put(GOOD, off, fmt, *vals)
 
@@ -177,12 +179,12 @@ def other_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def signed_by_other_key() -> bytes:
+def signed_by_other_key() -> Blob:
     sig = other_key().sign(GOOD[:SIG_OFF], padding.PKCS1v15(), hashes.SHA256())
     return GOOD[:SIG_OFF] + sig + GOOD[IMG_OFF:]
 
 
-def tlv_len_wraps() -> bytes:
+def tlv_len_wraps() -> Blob:
     """W1: tlv_len 0xFFFFFFFF rounds up to 0 in 32 bits: the TA sees no TLV
     area at all (header, signature, images) and a balanced size sum."""
     images = pad8(RAW)
@@ -190,7 +192,7 @@ def tlv_len_wraps() -> bytes:
     return hdr + sign(hdr) + images
 
 
-def other_elf_spliced() -> bytes:
+def other_elf_spliced() -> Blob:
     """Mix-and-match: same layout, other content, validly signed elsewhere."""
     segs = [Seg(0x0, bytes(range(64, 128)) * 2), Seg(0x10000000, b"\x22" * 8, 0x208)]
     other = bytes(make_elf_with_table(segs).raw)
@@ -220,7 +222,7 @@ def phdrs_swapped() -> bytearray:
     return raw
 
 
-def duplicate_signed_phdr() -> bytes:
+def duplicate_signed_phdr() -> Blob:
     """Finding 1: program header 0 copied over header 1, hash table rebuilt
     from the edited ELF, re-signed."""
     elf = bytes(phdr_copy(PH1))
@@ -231,7 +233,7 @@ def duplicate_signed_phdr() -> bytes:
     return signed_image([elf], tlvs=records)
 
 
-def validated_differs_from_reported() -> bytes:
+def validated_differs_from_reported() -> Blob:
     """sh_offset names a valid table the loader never writes (appended after
     the section headers); the loaded, signed table at sh_addr is invalid."""
     raw = put(RAW, RSC_OFF, "<I", 2)  # the loaded table: ver 2
@@ -241,30 +243,30 @@ def validated_differs_from_reported() -> bytes:
     return signed_image([bytes(raw)])
 
 
-def two_rsc_sections() -> bytes:
+def two_rsc_sections() -> Blob:
     """The name-table section renamed ``.resource_table`` too (sh_name 1)."""
     shstr = RSC_SHDR + 40
     return signed_image([bytes(put(RAW, shstr, "<I", 1))])
 
 
-def long_tlv_past_area(length: int, value: bytes) -> Callable[[], bytes]:
+def long_tlv_past_area(length: int, value: bytes) -> Builder:
     """A platform TLV whose length runs past the area, after the real ones."""
 
-    def build() -> bytes:
+    def build() -> Blob:
         area = tlv_area(default_tlvs([RAW]))
         return from_area(area + struct.pack("<2I", 0x10000, length) + value)
 
     return build
 
 
-def unpadded_signature() -> bytes:
+def unpadded_signature() -> Blob:
     """The signature covers the TLV area without its final padding."""
     area = tlv_area([*default_tlvs([RAW]), (0x10000, b"abc")])
     n = len(area) - 5
     return from_area(area, tlv_len=n, signed_part=lambda h, a: h + a[:n])
 
 
-def many_tlvs() -> bytes:
+def many_tlvs() -> Blob:
     noise = [(0x10000 + i % 0x10000, struct.pack("<I", i)) for i in range(20_000)]
     return signed_image([RAW], tlvs=noise + default_tlvs([RAW]))
 

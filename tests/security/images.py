@@ -72,7 +72,11 @@ TABLE = resource_table(
 
 
 def make_elf_with_table(
-    segs: list[Seg], table: bytes = TABLE, *, rsc_in: int | None = 0, **kw: object
+    segs: list[Seg],
+    table: bytes | bytearray = TABLE,
+    *,
+    rsc_in: int | None = 0,
+    **kw: object,
 ) -> Elf:
     """:func:`tee.factory.make_elf` with ``table`` as the resource table."""
     return make_elf(segs, rsc_in=rsc_in, table=table, **kw)  # type: ignore[arg-type]

@@ -273,7 +273,7 @@ def assemble(p: Parts, *, signed: bool) -> bytes:
         records = signed_records(p)
         for edit in p.tlv_edits:
             edit(records)
-        return bytes(signed_image(elves, tlvs=records, **p.header))
+        return bytes(signed_image(elves, tlvs=records, **p.header))  # type: ignore[arg-type]
     records = default_tlvs([bytes(e) for e in p.base.elves])
     sig = bytes(signed_image(list(p.base.elves)))
     tlv_len0 = u32(sig, 8)

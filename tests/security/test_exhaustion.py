@@ -52,7 +52,10 @@ def refused_in_bounds(fn: Callable[[], object], error: type[Exception]) -> None:
 
 
 def ta_refuses(
-    policy: str, image: bytes, want: R | set[R], seconds: float = TIME_BOUND_S
+    policy: str,
+    image: bytes | bytearray,
+    want: R | set[R],
+    seconds: float = TIME_BOUND_S,
 ) -> None:
     """LOAD_FW answers ``want``; every invariant, bounds included, holds."""
     run = check_run(run_load(policy, image), seconds=seconds)
