@@ -112,13 +112,17 @@ def run_target(
                           timeout=seconds * 4 + 300, check=False)  # fmt: skip
     execs = executions(proc.stdout + proc.stderr)
     found = keep_findings(name, artifacts)
-    if proc.returncode and not found:  # died without leaving an input behind
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        found = [artifacts]
     shutil.rmtree(artifacts, ignore_errors=True)
     print(f"fuzz {name}: {engine}, {time.monotonic() - t0:.1f} s, {execs} executions,"
           f" {nseeds} seeds, corpus {sum(1 for _ in corpus.iterdir())} files,"
           f" {len(found)} findings")  # fmt: skip
+    if proc.returncode and not found:
+        # died without leaving an input behind: the harness (or the package
+        # it imports) is broken, which must fail the run as well
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        print(f"fuzz {name}: the worker failed (status {proc.returncode}) "
+              "before any input was kept")  # fmt: skip
+        found = [corpus]
     return execs, found
 
 
