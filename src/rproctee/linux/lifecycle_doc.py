@@ -45,7 +45,9 @@ The kernel function each step models is named in `rproctee.linux.core`
 * **The second LOAD_FW.** Both call `load` (LOAD_FW) again in `rproc_start`;
   the TA answers a LOAD_FW of an already loaded image with success and does
   nothing (upstream OP-TEE PR 6743). The boot's TEE calls are therefore the
-  same list in both versions; the ops that issue them differ.
+  same list in both versions; the ops that issue them differ. (For v15 this
+  is an inference: its core still calls `rproc_load_segments`, which is
+  `-EINVAL` without a `load` op, so the model registers LOAD_FW there too.)
 * **Recovery.** `rproc_boot_recovery` stops the core (STOP; the TA is then
   OFF), takes the coredump, and starts again. v15 calls `rproc_load_fw`
   (LOAD_FW: the full, verified reload) and then `load` (a second LOAD_FW,
