@@ -19,7 +19,7 @@ from rproctee.errors import AddressError, ElfFormatError, FormatError, RprocErro
 
 if TYPE_CHECKING:
     from rproctee import kernels
-    from rproctee.api import LoadResult, load, open_session
+    from rproctee.api import LoadResult, load, open_session, secure_world
     from rproctee.platform.board import PlatformSpec, load_platform
 
 __version__ = "0.1.0"
@@ -29,6 +29,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "kernels": ("rproctee.kernels", None),
     "load": ("rproctee.api", "load"),
     "open_session": ("rproctee.api", "open_session"),
+    "secure_world": ("rproctee.api", "secure_world"),
     "LoadResult": ("rproctee.api", "LoadResult"),
     "load_platform": ("rproctee.platform.board", "load_platform"),
     "PlatformSpec": ("rproctee.platform.board", "PlatformSpec"),
@@ -46,6 +47,7 @@ __all__ = [
     "load",
     "load_platform",
     "open_session",
+    "secure_world",
 ]
 
 
