@@ -84,3 +84,15 @@ def test_every_invoke_carries_the_processor_id() -> None:
     assert system.log.events[0].name == "tee bus probe"
     with pytest.raises(ValueError, match="series 'v99'"):
         stm32_tee_ops("v99", ())
+
+
+def test_v15_load_fw_failure_powers_down_without_release() -> None:
+    other = public_key_pem(generate_key("p256"))
+    system = build_system(dk2(), signed_demo_image(), series="v15", key_pem=other)
+    with pytest.raises(RprocErrno) as exc:
+        system.rproc.boot()
+    assert exc.value.name == "EIO"
+    # rproc_load_fw failed: "goto downref_rproc", before rproc_fw_boot
+    assert [c["cmd"] for c in system.log.tee_calls()] == ["LOAD_FW"]
+    assert system.log.op_calls() == ["load_fw"]
+    assert (system.rproc.power, system.rproc.carveouts) == (0, [])
