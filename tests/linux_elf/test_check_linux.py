@@ -184,6 +184,33 @@ def test_platform_may_name_its_driver() -> None:
     assert parse_fw_policy_for(DK2) is ParseFwPolicy.STM32
 
 
+@pytest.mark.parametrize(
+    ("compatible", "policy"),
+    [
+        ("st,stm32mp1-m4", ParseFwPolicy.STM32),
+        ("st,stm32mp2-m33", ParseFwPolicy.STM32),
+        ("fsl,imx8mp-cm7", ParseFwPolicy.IMX),
+        ("fsl,imx93-cm33", ParseFwPolicy.IMX),
+        ("fsl,imx8mp-hifi4", ParseFwPolicy.IMX_DSP),
+        # TI K3 drivers set no load op: rproc_alloc_ops' ELF defaults
+        ("ti,am64-r5f", ParseFwPolicy.DEFAULT),
+        ("ti,j721e-c66-dsp", ParseFwPolicy.DEFAULT),
+    ],
+)
+def test_driver_from_the_device_tree_compatible(
+    compatible: str, policy: ParseFwPolicy
+) -> None:
+    # the device-tree loader's note names the processor's compatible strings
+    note = f"remote processor /rproc (compatible {compatible}, other,thing)"
+    spec = PlatformSpec("dt", DK2.regions, source="board.dtb", notes=(note,))
+    assert parse_fw_policy_for(spec) is policy
+    report = check_firmware(CORPUS["table-ver-2"], spec)
+    assert report.parse_fw is policy
+    assert report.linux_would_load is not policy.fails
+    if policy.no_table_log:
+        assert policy.no_table_log in report.linux[0].log
+
+
 def _no_tee_boot_verdict(elf: bytes) -> bool:
     from rproctee.linux.errors import RprocErrno
     from rproctee.linux.system import build_system

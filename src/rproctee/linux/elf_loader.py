@@ -35,6 +35,8 @@ kernel's own ``dev_err`` line.  Sizes follow a 64-bit kernel (``size_t`` is
 from __future__ import annotations
 
 import enum
+import fnmatch
+import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,11 +122,13 @@ class ParseFwPolicy(enum.Enum):
     for this firmware" and boot without a table.
     ``IMX``: ``imx_rproc_parse_fw``: ``dev_info`` "No resource table in elf"
     and boot without a table.
+    ``IMX_DSP``: ``imx_dsp_rproc_parse_fw``: as stm32 (same warning).
     """
 
     DEFAULT = "default"
     STM32 = "stm32"
     IMX = "imx"
+    IMX_DSP = "imx_dsp"
 
     @property
     def fails(self) -> bool:
@@ -138,6 +142,7 @@ class ParseFwPolicy(enum.Enum):
             ParseFwPolicy.DEFAULT: "rproc_elf_load_rsc_table",
             ParseFwPolicy.STM32: "stm32_rproc_parse_fw",
             ParseFwPolicy.IMX: "imx_rproc_parse_fw",
+            ParseFwPolicy.IMX_DSP: "imx_dsp_rproc_parse_fw",
         }[self]
 
     @property
@@ -147,27 +152,59 @@ class ParseFwPolicy(enum.Enum):
             ParseFwPolicy.DEFAULT: None,
             ParseFwPolicy.STM32: "no resource table found for this firmware",
             ParseFwPolicy.IMX: "No resource table in elf",
+            ParseFwPolicy.IMX_DSP: "no resource table found for this firmware",
         }[self]
+
+
+#: ``compatible`` patterns (fnmatch) -> the driver's ``parse_fw`` in 6.12.
+#: TI K3 drivers set no ``load``, so ``rproc_alloc_ops`` installs the ELF
+#: defaults, ``rproc_elf_load_rsc_table`` included.
+_DRIVER_PARSE_FW = (
+    ("st,stm32mp*", "stm32"),
+    ("fsl,*-hifi4", "imx_dsp"),
+    ("fsl,imx*", "imx"),
+    ("ti,*", "default"),
+)
+_COMPAT_NOTE = re.compile(r"^remote processor .* \(compatible (?P<compat>[^)]*)\)$")
+
+
+def _compatibles(platform: Any) -> tuple[str, ...]:
+    """The processor node's ``compatible`` strings, if the platform knows them.
+
+    A ``compatible`` attribute if present, else the device-tree loader's
+    "remote processor NODE (compatible A, B)" note.
+    """
+    compat = getattr(platform, "compatible", None)
+    if compat:
+        return tuple(compat)
+    for note in getattr(platform, "notes", ()):
+        match = _COMPAT_NOTE.match(str(note))
+        if match:
+            return tuple(match["compat"].split(", "))
+    return ()
 
 
 def parse_fw_policy_for(platform: Any) -> ParseFwPolicy:
     """The ``parse_fw`` of the Linux driver that serves ``platform``.
 
-    A platform may name its driver (a ``linux_driver`` attribute holding
-    ``"default"``, ``"stm32"`` or ``"imx"``).  Otherwise it is ``stm32_rproc``:
-    every platform the project models is an stm32mp remote processor (the
-    presets, device trees with ``st,stm32mp*`` nodes, and TOML profiles,
-    which describe the same stm32mp PTA), and the normal world's ``--no-tee``
-    boot runs ``st_rproc_ops``.
+    In order: a ``linux_driver`` attribute (``"default"``, ``"stm32"``,
+    ``"imx"``, ``"imx_dsp"``); the processor's ``compatible`` (stm32mp:
+    ``stm32_rproc``; NXP: ``imx_rproc`` or ``imx_dsp_rproc``; TI K3: the
+    generic default); otherwise ``stm32_rproc``, the driver of the presets
+    and of the stm32mp PTA that TOML profiles describe.
 
     Parameters
     ----------
     platform : rproctee.platform.PlatformSpec
     """
     driver = getattr(platform, "linux_driver", None)
-    if driver is None:
-        return ParseFwPolicy.STM32
-    return ParseFwPolicy(driver)
+    if driver is not None:
+        return ParseFwPolicy(driver)
+    for compat in _compatibles(platform):
+        for pattern, name in _DRIVER_PARSE_FW:
+            if fnmatch.fnmatchcase(compat, pattern):
+                return ParseFwPolicy(name)
+    return ParseFwPolicy.STM32
 
 
 class LinuxElfError(RprocError, ValueError):
