@@ -219,3 +219,35 @@ def test_report_names_the_crash() -> None:
     assert crash["kind"] == "undefined instruction"
     assert crash["crash_type"] == "fatal error"
     assert crash["registers"]["pc"] == symbols("fw_fault_udf")["fault_insn"]
+
+
+def test_crash_channel_kills_a_running_firmware_at_crash_insn() -> None:
+    board, fw = system("fw_virtio")
+    board.rproc.boot()
+    board.rproc.tick(2)
+    fw.host_kick(5)
+    board.rproc.tick(2)
+    crash = fw.last_crash
+    assert crash is not None and crash.kind is FaultKind.BUS_FAULT
+    assert crash.registers.pc == symbols("fw_virtio")["crash_insn"]
+    assert board.rproc.crash_cnt == 1 and board.rproc.state is RprocState.RUNNING
+
+
+def test_emulated_demo_boots_echoes_crashes_recovers_and_dumps() -> None:
+    from emu_helpers import firmware
+
+    from rproctee.emu.demo import run_emulated_demo
+
+    lines: list[tuple[str, str]] = []
+    out = run_emulated_demo(
+        firmware("fw_virtio"), budget=BUDGET, on_line=lambda s, t: lines.append((s, t))
+    )
+    assert out["boot"] == {"state": "running", "trace0": "cm4: virtio firmware up\n"}
+    assert out["echo"] == {"sent": "hello from linux", "echo": "hello from linux"}
+    assert out["crash"]["kind"] == "bus fault"
+    assert out["crash"]["crash_type"] == "mmufault"
+    assert out["recovery"]["state"] == "running" and out["recovery"]["crash_cnt"] == 1
+    pc = symbols("fw_virtio")["crash_insn"]
+    assert out["coredump"]["registers"]["pc"] == out["crash"]["registers"]["pc"] == pc
+    assert ("trace", "cm4: crash requested") in lines
+    assert lines[-1] == ("trace", "cm4: virtio firmware up")  # after recovery

@@ -11,7 +11,10 @@ building an :class:`EmulatedCore` does (it raises
   by the core (:mod:`rproctee.emu.hook`);
 * :class:`CrashReport`, :class:`FaultKind`, :class:`Registers`
   (:mod:`rproctee.emu.faults`) and the ``NT_PRSTATUS`` helpers
-  (:mod:`rproctee.emu.prstatus`).
+  (:mod:`rproctee.emu.prstatus`);
+* :class:`~rproctee.emu.vring.HostVirtqueue`, the host's end of a vring;
+* :func:`~rproctee.emu.demo.run_emulated_demo`: boot, echo, crash,
+  recover and read the coredump's registers, as one call.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@
  * channel 1 (vq1) it logs a trace line, copies every buffer the host made
  * available in vring 1 (host -> remote) into the next buffer the host made
  * available in vring 0 (remote -> host), returns both through the used
- * rings, and rings the host back on channel 0.
+ * rings, and rings the host back on channel 0. A doorbell on channel 5
+ * (unused by the stm32 driver) asks it to crash: it logs a line and stores
+ * through a bad pointer at crash_insn (a bus fault).
  *
  * The vrings are legacy split virtqueues (include/uapi/linux/virtio_ring.h)
  * at the addresses the resource table gives after the host wrote it.
@@ -28,6 +30,8 @@ struct vring {
 	volatile uint16_t *avail; /* flags, idx, ring[num], used_event */
 	volatile uint16_t *used;  /* flags, idx, then ring[num] of used_elem */
 };
+
+#define CRASH_CHANNEL 5
 
 static unsigned kicks_seen = 1; /* in .data: the loader writes it */
 static uint16_t last_avail[2];
@@ -99,6 +103,12 @@ int main(void)
 	*status |= VIRTIO_CONFIG_S_DRIVER_OK;
 	ipcc_kick(0);
 	for (;;) {
+		if (IPCC_C1TOC2SR & (1u << CRASH_CHANNEL)) {
+			IPCC_C2SCR = 1u << CRASH_CHANNEL;
+			trace_puts("cm4: crash requested\n");
+			__asm volatile(".global crash_insn\ncrash_insn: str %1, [%0]"
+				       :: "r"(0x60000000u), "r"(kicks_seen) : "memory");
+		}
 		if (IPCC_C1TOC2SR & (1u << 1)) {
 			IPCC_C2SCR = 1u << 1; /* clear: message taken */
 			trace_puts("cm4: host kick\n");
