@@ -9,7 +9,10 @@ and the coredump gets the core's registers in an ``NT_PRSTATUS`` note.
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +22,7 @@ pytest.importorskip(
 )
 
 from elftools.elf.elffile import ELFFile  # noqa: E402
-from emu_helpers import dk2, key_pem, signed, symbols  # noqa: E402
+from emu_helpers import FW, dk2, key_pem, signed, symbols  # noqa: E402
 
 from rproctee.emu import EmulatedFirmware, FaultKind  # noqa: E402
 from rproctee.emu.prstatus import PR_REG_OFFSET  # noqa: E402
@@ -251,3 +254,25 @@ def test_emulated_demo_boots_echoes_crashes_recovers_and_dumps() -> None:
     assert out["coredump"]["registers"]["pc"] == out["crash"]["registers"]["pc"] == pc
     assert ("trace", "cm4: crash requested") in lines
     assert lines[-1] == ("trace", "cm4: virtio firmware up")  # after recovery
+
+
+@pytest.mark.skipif(
+    shutil.which("gdb-multiarch") is None,
+    reason="gdb-multiarch not installed (apt-get install gdb-multiarch)",
+)
+def test_gdb_multiarch_shows_where_the_firmware_died(tmp_path: Path) -> None:
+    board, fw = system("fw_fault_bus")
+    Sysfs(board.rproc).write("coredump", "enabled")
+    board.rproc.boot()
+    board.rproc.tick(3)
+    core = tmp_path / "m4.core"
+    core.write_bytes(fw.coredump_with_registers(board.rproc.coredumps[0]))
+    out = subprocess.run(
+        ["gdb-multiarch", "-batch", "-nx", "-ex", "info registers pc",
+         "-ex", "x/i $pc", str(FW / "fw_fault_bus.elf"), str(core)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    pc = symbols("fw_fault_bus")["fault_insn"]
+    assert "signal SIGBUS" in out
+    assert f"pc             {pc:#x}" in out
+    assert "str\t" in out and "<main+" in out
