@@ -112,3 +112,70 @@ def test_malformed_and_missing(tmp_path: Path) -> None:
     assert code == 4 and "file size = 0xe: shorter than the 52-byte ELF32 header" in out
     code, out = _run("mdt", "info", str(tmp_path / "none.mdt"), "--json")
     assert code == 3 and json.loads(out[out.index("{") :])["error"]["kind"] == "io"
+
+
+def _split_set(image: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "fw"
+    assert _run("mdt", "split", str(image), "--out", str(out))[0] == 0
+    return out / "modem.mdt"
+
+
+def test_boot(image: Path, tmp_path: Path, signer: TestSigner) -> None:
+    mdt = _split_set(image, tmp_path)
+    seq = tmp_path / "seq.md"
+    code, out = _run(
+        "mdt",
+        "boot",
+        str(mdt),
+        "--carveout",
+        "0x8c000000:0x100000",
+        "--root",
+        signer.root_sha256.hex(),
+        "--crash",
+        "watchdog",
+        "--sequence",
+        str(seq),
+    )
+    assert code == 0, out
+    assert "secure boot: on" in out and out.count("PAS_AUTH_AND_RESET") == 2
+    assert "states: RUNNING -> CRASHED -> OFFLINE -> RUNNING -> OFFLINE" in out
+    text = seq.read_text()
+    assert "L->>Z: PAS_INIT_IMAGE" in text and "XPU lock of the carveout" in text
+
+
+def test_boot_json_and_failures(
+    image: Path, tmp_path: Path, other_signer: TestSigner
+) -> None:
+    mdt = _split_set(image, tmp_path)
+    code, out = _run(
+        "mdt", "boot", str(mdt), "--carveout", "0x8c000000:0x100000", "--json"
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] and doc["tee"] is False
+    assert [c["command"] for c in doc["scm_calls"]] == [
+        "PAS_INIT_IMAGE",
+        "PAS_AUTH_AND_RESET",
+        "PAS_SHUTDOWN",
+    ]
+    # TrustZone refuses: the image is not under the trusted root.
+    code, out = _run(
+        "mdt",
+        "boot",
+        str(mdt),
+        "--carveout",
+        "0x8c000000:0x100000",
+        "--root",
+        other_signer.root_sha256.hex(),
+    )
+    assert code == 7 and "error -5 initializing firmware modem.mdt" in out
+    # Linux refuses on its own: a segment file is missing.
+    (mdt.parent / "modem.b04").unlink()
+    code, out = _run("mdt", "boot", str(mdt), "--carveout", "0x8c000000:0x100000")
+    assert code == 1 and "error -2 loading modem.b04" in out
+    for bad in ("0x8c000000", "x:1", "0x10:0"):
+        code, out = _run("mdt", "boot", str(mdt), "--carveout", bad)
+        assert code == 2 and "is not BASE:SIZE" in out
+    code, out = _run(
+        "mdt", "boot", str(tmp_path / "none.mdt"), "--carveout", "0x0:0x1000"
+    )
+    assert code == 3 and "none.mdt" in out

@@ -209,3 +209,18 @@ def test_same_firmware_same_memory_as_the_optee_path(signer: TestSigner) -> None
         e for e in pas.log.events if e.kind == "write" and e.layer == "linux"
     ]
     assert [w.name for w in linux_writes] == ["copy", "zero", "copy"]
+
+
+def test_firmware_folder(tmp_path, signer: TestSigner) -> None:  # type: ignore[no-untyped-def]
+    from rproctee.qcom import MdtFileError
+    from rproctee.qcom.pas_ops import firmware_folder
+
+    files = _split(signer)
+    for name, blob in files.items():
+        (tmp_path / name).write_bytes(blob)
+    (tmp_path / "modem.b07").write_bytes(b"beyond e_phnum")  # not asked for
+    assert firmware_folder(tmp_path / "modem.mdt") == files
+    (tmp_path / "tiny").write_bytes(b"\x7fELF")
+    assert firmware_folder(tmp_path / "tiny") == {"tiny": b"\x7fELF"}
+    with pytest.raises(MdtFileError, match="nothing.mdt"):
+        firmware_folder(tmp_path / "nothing.mdt")

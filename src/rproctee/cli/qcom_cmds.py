@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -84,7 +84,7 @@ def _root(value: str | None) -> bytes | None:
 
 @click.group("mdt")
 def mdt_group() -> None:
-    """Qualcomm MDT/MBN firmware: info, verify, split, join.
+    """Qualcomm MDT/MBN firmware: info, verify, split, join, boot.
 
     FILE is a single .mbn/.mdt, or the .mdt of a split set whose
     NAME.b00, NAME.b01, ... files sit beside it.
@@ -254,6 +254,127 @@ def join_cmd(mdt: Path, out: Path) -> None:
     data = join_image(mdt.read_bytes(), mdt.name, directory_fetch(mdt.parent))
     _write(out, data)
     click.echo(f"wrote {out} ({len(data)} bytes)")
+
+
+def _carveout(value: str) -> tuple[int, int]:
+    base, sep, size = value.partition(":")
+    try:
+        region = (int(base, 0), int(size, 0))
+    except ValueError:
+        sep = ""
+    if not sep or region[0] < 0 or region[1] <= 0 or sum(region) > 1 << 64:
+        raise click.BadParameter(
+            f"{value!r} is not BASE:SIZE (e.g. 0x8c000000:0x100000)"
+        )
+    return region
+
+
+@mdt_group.command("boot")
+@click.argument("file", type=_PATH)
+@click.option(
+    "--carveout",
+    required=True,
+    metavar="BASE:SIZE",
+    help="The remote processor's memory region (physical).",
+)
+@click.option(
+    "--root",
+    default=None,
+    metavar="SHA256",
+    help="Root certificate TrustZone trusts (SHA-256 hex); without it "
+    "secure boot is off: chain and signature are not required.",
+)
+@click.option(
+    "--pas-id",
+    default=4,
+    show_default=True,
+    type=click.IntRange(0),
+    help="PAS id of the peripheral (adsp 1, modem 4, cdsp 18).",
+)
+@click.option(
+    "--crash",
+    type=click.Choice(["watchdog", "fatal"]),
+    help="Crash the firmware once it runs; the core recovers it.",
+)
+@click.option(
+    "--sequence",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Mermaid diagram and the memory-ownership table (Markdown).",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
+@_map_errors
+def boot_cmd(
+    file: Path,
+    carveout: str,
+    root: str | None,
+    pas_id: int,
+    crash: str | None,
+    sequence: Path | None,
+    as_json: bool,
+) -> None:
+    """Boot FILE the Qualcomm way through the Linux remoteproc core.
+
+    qcom_q6v5_pas's ops: PAS_INIT_IMAGE with the metadata, Linux copies the
+    segments into the carveout (from FILE or its NAME.bNN), then
+    PAS_AUTH_AND_RESET locks the carveout and checks them; shutdown gives
+    the carveout back.  Exit 0 when every step succeeded; 7 when TrustZone
+    refused a call; 1 when the core refused otherwise; 2 usage; 3 I/O.
+    """
+    from rproctee.linux.lifecycle import report_dict, run_life
+    from rproctee.linux.state import CrashType
+    from rproctee.qcom.pas import Carveout
+    from rproctee.qcom.pas_ops import PRIV_KEY, build_pas_system, firmware_folder
+
+    base, size = _carveout(carveout)
+    trusted = _root(root)
+    files = firmware_folder(file)
+    system = build_pas_system(
+        files,
+        file.name,
+        Carveout("carveout", base, size),
+        trusted_root=trusted,
+        pas_id=pas_id,
+    )
+    report = run_life(system, crash=CrashType.parse(crash) if crash else None)
+    calls = system.rproc.priv[PRIV_KEY].scm.calls
+    doc = {**report_dict(system, report), "scm_calls": [c.to_dict() for c in calls]}
+    if sequence is not None:
+        from rproctee.qcom.sequence import pas_markdown
+
+        _write(
+            sequence, pas_markdown(system.log.events, f"{file.name}: PAS boot").encode()
+        )
+        doc["sequence"] = str(sequence)
+    if as_json:
+        emit_json(doc)
+    else:
+        _print_boot(doc, trusted is not None)
+    raise SystemExit(_boot_status(report.ok, calls))
+
+
+def _boot_status(ok: bool, calls: list[Any]) -> int:
+    if ok:
+        return exitcodes.OK
+    if any(c.ret for c in calls if c.name != "PAS_SHUTDOWN"):
+        return exitcodes.TEE_ERROR
+    return exitcodes.WOULD_NOT_LOAD
+
+
+def _print_boot(doc: dict[str, Any], secure_boot: bool) -> None:
+    click.echo(
+        f"secure boot: {'on (root given)' if secure_boot else 'off (no --root)'}"
+    )
+    for call in doc["scm_calls"]:
+        args = " ".join(hex(a) for a in call["args"])
+        reason = f"  ({call['reason']})" if call["reason"] else ""
+        click.echo(f"  {call['command']:<20}{args:<24}ret {call['ret']}{reason}")
+    for step in doc["steps"]:
+        text = "ok" if step["ok"] else f"FAILED: {step['error']}"
+        click.echo(f"{step['step']}: {text}")
+    for msg in doc["messages"]:
+        if msg["level"] == "err":
+            click.echo(f"  kernel: {msg['text']}")
+    click.echo(f"states: {' -> '.join(doc['states'])}")
 
 
 def _write(path: Path, data: bytes) -> None:

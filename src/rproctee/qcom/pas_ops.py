@@ -33,6 +33,7 @@ import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rproctee.linux.errors import RprocErrno
@@ -326,3 +327,44 @@ def build_pas_system(
         notes=("TrustZone PAS (model); no OP-TEE",),
     )
     return System(platform, rproc, log, memory, remote, None, files, "mainline")
+
+
+#: Most ``.bNN`` files :func:`firmware_folder` looks for (``b00``..``b99``).
+MAX_SEGMENT_FILES = 100
+
+
+def firmware_folder(path: str | Path) -> dict[str, bytes]:
+    """The firmware files a boot of ``path`` may ask for, read from its folder.
+
+    ``path`` itself (the ``.mdt``/``.mbn``) and every ``<name>.bNN`` beside
+    it, for ``NN`` below ``e_phnum`` (at most :data:`MAX_SEGMENT_FILES`) when
+    the header can be read, else below 100.  Missing ``.bNN`` files are
+    simply absent (a boot that needs one fails with ``-ENOENT``).
+
+    Raises
+    ------
+    MdtFileError
+        ``path`` cannot be read.
+    """
+    from rproctee.qcom.format import MdtHeader
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MdtFileError(str(path), exc.strerror or str(exc)) from exc
+    files = {path.name: data}
+    count = MAX_SEGMENT_FILES
+    if len(data) >= c.ELF32_EHDR_SIZE and len(path.name) >= 4:
+        count = min(MdtHeader.unpack(data).e_phnum, MAX_SEGMENT_FILES)
+    for index in range(count if len(path.name) >= 4 else 0):
+        name = c.segment_file_name(path.name, index)
+        try:
+            files[name] = (path.parent / name).read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise MdtFileError(
+                str(path.parent / name), exc.strerror or str(exc)
+            ) from exc
+    return files
