@@ -180,3 +180,18 @@ def test_fake_table_lands_at_its_address() -> None:
     rproc.boot()
     assert rproc.loaded_table is not None and rproc.loaded_table.da == TABLE_DA
     assert eio("x").name == "EIO"
+
+
+def test_recovery_without_firmware_file_stops_after_the_coredump() -> None:
+    from rproctee.linux.state import DumpConf
+
+    rproc, driver = fake_rproc()
+    rproc.dump_conf = DumpConf.ENABLED
+    rproc.boot()
+    driver.calls.clear()
+    rproc._request = lambda name: (_ for _ in ()).throw(OSError("gone"))
+    rproc.report_crash(CrashType.WATCHDOG)
+    assert driver.calls == ["stop"]
+    assert len(rproc.coredumps) == 1  # taken before request_firmware
+    assert (rproc.state, rproc.power) == (RprocState.OFFLINE, 1)
+    assert any("request_firmware failed" in t for _, t in rproc.messages)

@@ -111,3 +111,10 @@ def test_racing_sysfs_writers_keep_power_and_state_consistent() -> None:
     while rproc.power:
         sysfs.write("state", "stop")
     assert rproc.state == RprocState.OFFLINE and rproc.carveouts == []
+
+
+def test_state_words_past_rproc_last_are_invalid() -> None:
+    from rproctee.linux.sysfs import state_word
+
+    assert [state_word(v) for v in (0, 5, 6, 7, 99)] == [
+        "offline", "attached", "detached", "invalid", "invalid"]  # fmt: skip

@@ -23,6 +23,7 @@ writes from several threads keep ``power`` and ``state`` consistent.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import threading
 import time
 from collections.abc import Callable
@@ -245,7 +246,8 @@ class Rproc:
             raise enoent(f"request_firmware failed: no loader for {self.firmware}")
         try:
             data = self._request(self.firmware)
-        except (KeyError, OSError) as exc:
+        except (KeyError, OSError, RprocErrno) as exc:
+            self.log_msg("err", f"request_firmware failed: -{errno.ENOENT}")
             raise enoent(f"request_firmware failed: {self.firmware}: {exc}") from exc
         self.log.add("linux", "log", "request_firmware", level="info",
                      firmware=self.firmware, size=memoryview(data).nbytes)  # fmt: skip
