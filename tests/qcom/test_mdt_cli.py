@@ -179,3 +179,20 @@ def test_boot_json_and_failures(
         "mdt", "boot", str(tmp_path / "none.mdt"), "--carveout", "0x0:0x1000"
     )
     assert code == 3 and "none.mdt" in out
+
+
+def test_info_survives_a_broken_chain(image: Path) -> None:
+    from rproctee.qcom import parse_image
+
+    data = bytearray(image.read_bytes())
+    parsed = parse_image(bytes(data), "modem.mbn")
+    hash_ph = parsed.phdrs[1]
+    chain_len = len(parsed.hash_segment.parts["cert_chain"])
+    data[hash_ph.p_offset + hash_ph.p_filesz - chain_len] = 0x31
+    image.write_bytes(bytes(data))
+    code, out = _run("mdt", "info", str(image))
+    assert (
+        code == 0 and "oem certificate chain: unreadable: cert_chain[0x0] = 0x31" in out
+    )
+    doc = json.loads(_run("mdt", "info", str(image), "--json")[1])
+    assert "not a DER SEQUENCE" in doc["certificates"]["oem"]["error"]

@@ -98,17 +98,25 @@ def mdt_group() -> None:
 def info_cmd(file: Path, as_json: bool) -> None:
     """Program headers, hash segment (MBN version, algorithm) and certificates."""
     from rproctee.qcom import certs, open_image
+    from rproctee.qcom.errors import MdtError
 
     image = open_image(file)
-    chains = {
-        a.name: [i.to_dict() for i in certs.describe_chain(a.cert_chain)]
-        for a in image.hash_segment.authorities()
-    }
+    chains: dict[str, Any] = {}
+    for auth in image.hash_segment.authorities():
+        try:
+            chains[auth.name] = [
+                i.to_dict() for i in certs.describe_chain(auth.cert_chain)
+            ]
+        except MdtError as exc:  # show the rest of the image anyway
+            chains[auth.name] = {"error": str(exc)}
     if as_json:
         emit_json({**image.to_dict(), "certificates": chains})
         return
     _print_image(image)
     for name, chain in chains.items():
+        if isinstance(chain, dict):
+            click.echo(f"{name} certificate chain: unreadable: {chain['error']}")
+            continue
         click.echo(f"{name} certificate chain ({len(chain)}):")
         for cert in chain:
             click.echo(f"  {cert['subject']}  [{cert['key_type']}]")

@@ -34,10 +34,16 @@ from rproctee.qcom.format import (
     parse_image,
 )
 from rproctee.qcom.hashseg import SUPPORTED_VERSIONS, HashSegment
+from rproctee.qcom.pas import Carveout, NormalWorldBus, PasService, PasState, ScmCall
 from rproctee.qcom.split import join_image, split_image
 from rproctee.qcom.verify import VerifyReport, require_valid, verify_image
 
 __all__ = [
+    "Carveout",
+    "NormalWorldBus",
+    "PasService",
+    "PasState",
+    "ScmCall",
     "SUPPORTED_VERSIONS",
     "HashSegment",
     "MdtError",
