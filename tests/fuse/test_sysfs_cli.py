@@ -212,3 +212,29 @@ def test_missing_fuse_or_namespace_is_said_clearly(
                                        "true"])  # fmt: skip
     assert result.exit_code == 3
     assert "'unshare' (util-linux) is not installed" in result.output
+
+
+def test_run_tears_down_on_sigterm(tmp_path: Path, fuse_ok: None) -> None:
+    events = tmp_path / "events.jsonl"
+    state = "/sys/class/remoteproc/remoteproc0/state"
+    proc = subprocess.Popen(
+        _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--events",
+             str(events), "--", "sh", "-c",
+             f"echo start > {state} && cat {state} && exec sleep 60"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "running\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    with open("/proc/self/mounts") as mounts:
+        assert "rproctee-sysfs-" not in mounts.read()
+    log = _events(events)  # shut down at the end: stopped, offline
+    assert [e["name"] for e in log if e["kind"] == "op"][-1] == "stop"
+    assert [e["to"] for e in log if e["kind"] == "state"] == ["RUNNING", "OFFLINE"]

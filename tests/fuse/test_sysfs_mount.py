@@ -6,8 +6,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from pathlib import Path
 
-from fuse_helpers import FIRMWARE, Served
+import pytest
+from fuse_helpers import FIRMWARE, Served, serve_boards
 
 from rproctee.elf import scan_elf
 from rproctee.linux.state import RprocState
@@ -201,3 +203,27 @@ def test_a_directory_cannot_be_written(served: Served) -> None:
         assert exc.errno == errno.EISDIR
     else:  # pragma: no cover - the assertion is the point
         raise AssertionError("opened a directory for writing")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"series": "v15"}, {"policy": "optee"}, {"tee": False}],
+    ids=["v15", "optee", "elf-ops"],
+)
+def test_start_stop_under_every_series_policy_and_ops(
+    tmp_path: Path, firmware_dir: Path, demo_elf: bytes, fuse_ok: None,
+    options: dict[str, object],
+) -> None:  # fmt: skip
+    if options.get("tee") is False:  # plain ELF ops load the ELF itself
+        (firmware_dir / FIRMWARE).write_bytes(demo_elf)
+    code = bytes(scan_elf(demo_elf).segment_bytes(1))  # lands at 0x30000000
+    for served in serve_boards(tmp_path / "mnt", firmware_dir, **options):
+        system = served.boards.systems[0]
+        up = served.sh(f"echo start > {CLASS}/state && cat {CLASS}/state {DBG}/trace0")
+        assert up.stdout == "running\ncm4: firmware up (boot #1), rpmsg ready\n", (
+            up.stderr
+        )
+        assert system.memory.read_da(0x30000000, len(code)) == code
+        down = served.sh(f"echo stop > {CLASS}/state && cat {CLASS}/state")
+        assert down.stdout == "offline\n", down.stderr
+        assert system.rproc.power == 0 and not system.remote.running

@@ -154,3 +154,19 @@ def test_event_lines_carry_the_instance(firmware_dir: Path) -> None:
     assert len(stream.getvalue().splitlines()) == len(first)
     seqs = [e["seq"] for e in first if e["instance"] == 1]
     assert seqs == list(range(len(boards.systems[1].log.events)))
+
+
+def test_shutdown_stops_every_user_and_a_crashed_processor(firmware_dir: Path) -> None:
+    _, boards = _tree(firmware_dir, instances=2)
+    first, second = (s.rproc for s in boards.systems)
+    first.boot()
+    first.boot()  # two users (6.12 counts a second start)
+    second.boot()
+    second.recovery_disabled = True
+    second.report_crash(1)
+    assert second.state == RprocState.CRASHED
+    assert boards.shutdown() == []
+    assert [r.state for r in (first, second)] == [RprocState.OFFLINE] * 2
+    assert first.power == second.power == 0
+    assert [c["cmd"] for c in boards.systems[0].log.tee_calls()][-2:] == [
+        "STOP", "RELEASE_FW"]  # fmt: skip

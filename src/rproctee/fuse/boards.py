@@ -22,7 +22,6 @@ from typing import IO, Any
 from rproctee.errors import RprocError
 from rproctee.fuse.tree import Instance
 from rproctee.linux.errors import RprocErrno
-from rproctee.linux.state import RprocState
 from rproctee.linux.sysfs import Debugfs, Sysfs
 from rproctee.linux.system import DEFAULT_FIRMWARE, System
 
@@ -216,9 +215,9 @@ class Boards:
         problems: list[str] = []
         for k, system in enumerate(self.systems):
             rproc = system.rproc
-            while rproc.power > 0 and rproc.state in (
-                RprocState.RUNNING, RprocState.ATTACHED,
-            ):  # fmt: skip
+            # the model says which states rproc_shutdown accepts (6.12.117:
+            # running, attached and crashed); one call per remaining user
+            while rproc.power > 0:
                 try:
                     rproc.shutdown()
                 except RprocErrno as exc:
