@@ -343,3 +343,27 @@ def segments(image: bytes) -> list[tuple[int, bytes, int]]:
                 out.append((ph.p_paddr, data[ph.p_offset : ph.p_offset + ph.p_filesz],
                             ph.p_memsz))  # fmt: skip
     return out
+
+
+def test_the_order_search_refuses_impossible_histories() -> None:
+    """The checker itself: answers no serial order gives are caught."""
+    bad_load = [Call(0, 0, 10, ("load", "good"), R.TEE_ERROR_SECURITY)]
+    assert linearizable(bad_load, load_release_model, None) is None
+    none = tuple((k, "none") for k in (0, 1))
+    two_running = [
+        Call(0, 0, 10, ("load", 0), R.TEE_SUCCESS),
+        Call(1, 0, 10, ("load", 1), R.TEE_SUCCESS),
+        Call(0, 20, 30, ("start", 0), R.TEE_SUCCESS),
+        Call(1, 20, 30, ("start", 1), R.TEE_SUCCESS),  # the PTA runs one core
+    ]
+    assert linearizable(two_running, cores_model, none) is None
+    # the same answers are fine when the second start waits for a stop
+    one_after_other = [*two_running[:3], Call(0, 40, 50, ("stop", 0), R.TEE_SUCCESS),
+                       Call(1, 60, 70, ("start", 1), R.TEE_SUCCESS)]  # fmt: skip
+    assert linearizable(one_after_other, cores_model, none) is not None
+    # real time counts: a call that ended before another began comes first
+    stale = [Call(0, 0, 10, ("load", "good"), R.TEE_SUCCESS),
+             Call(1, 20, 30, ("release",), R.TEE_SUCCESS),
+             Call(0, 40, 50, ("load", "other"), R.TEE_SUCCESS)]  # fmt: skip
+    final = linearizable(stale, load_release_model, None)
+    assert final == ("other",)
