@@ -519,3 +519,25 @@ def test_register_file_turns_bus_faults_into_plain_registers() -> None:
     set_regs(core, r0=7, r1=0x50000A08)
     assert core.tick() is None
     assert rcc.values == {0xA08: 7} and core.registers()["r0"] == 7
+
+
+# -- bench -----------------------------------------------------------------------------
+
+
+def test_bench_loops_run_what_they_say() -> None:
+    from rproctee.emu.bench import MMIO_LOOP, RAM_LOOP, _core, measure_ips
+
+    core = _core(RAM_LOOP, 1000)
+    core.tick()
+    regs = core.registers()
+    assert regs["r0"] == 200  # one increment per five instructions
+    assert core.memory.read_da(0x8000, 4) == struct.pack("<I", 200)
+    core = _core(MMIO_LOOP, 999)
+    core.tick()
+    assert core.registers()["r0"] == 333 and core.registers()["r2"] == 0xC0
+    out = measure_ips(instructions=20_000, budget=10_000)
+    assert out["ram_loop"]["instructions"] == 20_000
+    assert out["mmio_poll"]["instructions"] == 10_000  # at least one tick
+    assert out["ram_loop"]["instructions_per_second"] > 0
+    with pytest.raises(ValueError, match="instructions 0 and budget 5"):
+        measure_ips(instructions=0, budget=5)
