@@ -329,3 +329,19 @@ def describe_pflags(p_flags: int) -> str:
     )
     other = p_flags & ~7
     return f"{letters}+{other:#x}" if other else letters
+
+
+def describe_ident(elf_class_bits: int, ei_data: int) -> str:
+    """``"EI_CLASS = 2 (ELFCLASS64), EI_DATA = 1 (ELFDATA2LSB)"`` for messages.
+
+    Parameters
+    ----------
+    elf_class_bits : int
+        32 or 64 (as :class:`ElfScan` reports the class).
+    ei_data : int
+        ``e_ident[EI_DATA]``: 1 little-endian, 2 big-endian.
+    """
+    ei_class = {32: 1, 64: 2}.get(elf_class_bits, 0)
+    class_name = f"ELFCLASS{elf_class_bits}" if ei_class else "ELFCLASSNONE"
+    data_name = {1: "ELFDATA2LSB", 2: "ELFDATA2MSB"}.get(ei_data, "ELFDATANONE")
+    return f"EI_CLASS = {ei_class} ({class_name}), EI_DATA = {ei_data} ({data_name})"

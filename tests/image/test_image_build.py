@@ -216,9 +216,15 @@ def test_every_program_header_is_hashed() -> None:
 @pytest.mark.parametrize(
     ("elf", "message"),
     [
-        (make_elf([Seg(0, b"x")], machine=243), r"^e_machine = 0xf3: must be EM_ARM"),
-        (b"\x7fELF\x02\x01\x01" + bytes(100), r"^e_ident\[EI_CLASS\] = 0x40: "),
-        (b"\x7fELF\x01\x02\x01" + bytes(100), r"EI_DATA|ELF32 LE"),
+        (
+            make_elf([Seg(0, b"x")], machine=243),
+            r"^e_machine = EM_RISCV \(243\): must be EM_ARM \(40\)",
+        ),
+        (
+            b"\x7fELF\x02\x01\x01" + bytes(100),
+            r"^EI_CLASS = 2 \(ELFCLASS64\), EI_DATA = 1 \(ELFDATA2LSB\): must be",
+        ),
+        (b"\x7fELF\x01\x02\x01" + bytes(100), r"EI_DATA = 2 \(ELFDATA2MSB\)"),
         (b"MZ" + bytes(100), r"^e_ident\[EI_MAG\]"),
         (b"\x7fELF", r"e_ident"),
         (make_elf([Seg(0, b"x")])[:60], r"program header table"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rproctee import kernels
-from rproctee.elf import check_range
+from rproctee.elf import check_range, describe_ident, describe_machine
 from rproctee.errors import ElfFormatError
 from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, scan_elf_info
 from rproctee.image.format import (
@@ -71,9 +71,16 @@ def hash_entries(elf: Buffer) -> tuple[HashEntry, ...]:
     view = as_byte_view(elf)
     info = scan_elf_info(view)
     if info.elf_class != ELFCLASS32 or info.data != ELFDATA2LSB:
-        raise ElfFormatError("e_ident[EI_CLASS]", info.elf_class, "must be ELF32 LE")
+        raise ElfFormatError(
+            "e_ident[EI_CLASS]", info.elf_class, "must be ELF32 LE",
+            f"{describe_ident(info.elf_class, info.data)}: must be 1 (ELFCLASS32) "
+            "and 1 (ELFDATA2LSB)",
+        )  # fmt: skip
     if info.machine != EM_ARM:
-        raise ElfFormatError("e_machine", info.machine, f"must be EM_ARM ({EM_ARM})")
+        raise ElfFormatError(
+            "e_machine", info.machine, "must be EM_ARM",
+            f"e_machine = {describe_machine(info.machine)}: must be EM_ARM (40)",
+        )  # fmt: skip
     entries = []
     for i, ph in enumerate(info.phdrs):
         check_range(f"phdr[{i}].p_offset", ph.p_offset, ph.p_filesz, len(view))

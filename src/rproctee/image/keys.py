@@ -196,7 +196,7 @@ def generate_key(kind: str) -> PrivateKey:
     if kind == "p256":
         return ec.generate_private_key(ec.SECP256R1())
     if kind not in KEY_KINDS:
-        raise ValueError(f"key kind {kind!r}: must be one of {', '.join(KEY_KINDS)}")
+        raise ValueError(f"key kind '{kind}': must be one of {', '.join(KEY_KINDS)}")
     return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
 
 

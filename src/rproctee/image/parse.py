@@ -191,7 +191,7 @@ def _check_sizes(hdr: ImageHeader, n: int) -> None:
         raise ImageFormatError(
             "image size",
             n,
-            f"must equal 20 + r8(tlv_len) + r8(sign_len) + r8(img_len) = {offset:#x}",
+            f"must equal 0x14 + r8(tlv_len) + r8(sign_len) + r8(img_len) = {offset:#x}",
         )
 
 
@@ -237,17 +237,22 @@ def _known_tlvs(tlvs: tuple[Tlv, ...]) -> dict[TlvType, memoryview]:
         found[kind] = tlv.value
     for kind in _REQUIRED:
         if kind not in found:
-            raise ImageFormatError(f"{kind.name} TLV", "missing", "required")
+            raise ImageFormatError(
+                f"{kind.name} TLV",
+                None,
+                "required",
+                f"{kind.name} TLV: missing (required)",
+            )
     return found
 
 
 def _byte_tlv(known: dict[TlvType, memoryview], kind: TlvType, allowed: range) -> int:
     value = known[kind]
     if len(value) != 1:
-        raise ImageFormatError(f"{kind.name}.length", len(value), "must be 1")
+        raise ImageFormatError(f"{kind.name}.length", len(value), "must be 0x1")
     if value[0] not in allowed:
         raise ImageFormatError(
-            kind.name, value[0], f"must be in {allowed.start}..{allowed.stop - 1}"
+            kind.name, value[0], f"must be in {allowed.start:#x}..{allowed.stop - 1:#x}"
         )
     return int(value[0])
 
@@ -255,7 +260,7 @@ def _byte_tlv(known: dict[TlvType, memoryview], kind: TlvType, allowed: range) -
 def _sign_type(known: dict[TlvType, memoryview], sign_len: int) -> SignType:
     sign_type = SignType(_byte_tlv(known, TlvType.SIGNTYPE, range(1, 3)))
     if sign_type is SignType.ECC and sign_len != ECDSA_P256_SIG_SIZE:
-        raise ImageFormatError("sign_len", sign_len, "must be 64 for SIGNTYPE ECC")
+        raise ImageFormatError("sign_len", sign_len, "must be 0x40 for SIGNTYPE ECC")
     return sign_type
 
 
@@ -273,17 +278,17 @@ def _image_table(
     types, sizes = known[TlvType.IMGTYPE], known[TlvType.IMGSIZE]
     if len(types) != num:
         raise ImageFormatError(
-            "IMGTYPE.length", len(types), f"must equal NUM_IMG {num}"
+            "IMGTYPE.length", len(types), f"must equal NUM_IMG ({num:#x})"
         )
     if len(sizes) != 4 * num:
         raise ImageFormatError(
-            "IMGSIZE.length", len(sizes), f"must equal 4 x NUM_IMG {num}"
+            "IMGSIZE.length", len(sizes), f"must equal 4 x NUM_IMG ({4 * num:#x})"
         )
     table = [(int(types[i]), int.from_bytes(sizes[4 * i : 4 * i + 4], "little"))
              for i in range(num)]  # fmt: skip
     for i, (img_type, size) in enumerate(table):
         if img_type != ImgType.ELF:
-            raise ImageFormatError(f"IMGTYPE[{i}]", img_type, "must be 1 (ELF)")
+            raise ImageFormatError(f"IMGTYPE[{i}]", img_type, "must be 0x1 (ELF)")
         if size == 0 or size % 8:
             raise ImageFormatError(
                 f"IMGSIZE[{i}]", size, "must be a non-zero multiple of 8"

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from rproctee import kernels
-from rproctee.elf import Phdr
+from rproctee.elf import Phdr, describe_ident
 from rproctee.errors import ElfFormatError
 from rproctee.image._elf import ELFCLASS32, ELFDATA2LSB, scan_elf_info
 from rproctee.image.errors import HashMismatchError, ImageFormatError, SignatureError
@@ -77,7 +77,9 @@ class VerifyReport:
         if bad := self.failed(CheckKind.SIGNATURE):
             raise SignatureError(bad[0].detail)
         if bad := self.failed(CheckKind.FORMAT):
-            raise ImageFormatError(bad[0].name, "failed", bad[0].detail)
+            raise ImageFormatError(
+                bad[0].name, None, bad[0].detail, f"{bad[0].name}: {bad[0].detail}"
+            )
         if bad := self.failed(CheckKind.HASH):
             raise HashMismatchError(f"{bad[0].name}: {bad[0].detail}")
 
@@ -124,10 +126,10 @@ def _elf_phdrs(img: EmbeddedImage) -> tuple[Check, tuple[Phdr, ...]]:
     except ElfFormatError as exc:
         return Check(name, CheckKind.FORMAT, False, str(exc)), ()
     if (info.elf_class, info.data) != (ELFCLASS32, ELFDATA2LSB):
-        got = f"ELFCLASS{info.elf_class} {'LSB' if info.data == ELFDATA2LSB else 'MSB'}"
-        detail = f"{got}: must be ELFCLASS32 little-endian (ELFDATA2LSB)"
+        ident = describe_ident(info.elf_class, info.data)
+        detail = f"{ident}: must be 1 (ELFCLASS32) and 1 (ELFDATA2LSB)"
         return Check(name, CheckKind.FORMAT, False, detail), ()
-    detail = f"ELF32 LE, {len(info.phdrs)} program headers"
+    detail = f"ELFCLASS32 little-endian, {len(info.phdrs)} program headers"
     return Check(name, CheckKind.FORMAT, True, detail), info.phdrs
 
 

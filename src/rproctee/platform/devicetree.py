@@ -1229,7 +1229,7 @@ def profile_toml(tree: DeviceTree, node_ref: str | None = None) -> str:
     name = Path(tree.source).name.split(".", 1)[0] or "board"
     lines = [
         f"# Platform profile written by 'rproctee platform profile' from {tree.source}",
-        f"# (model {model[0]!r})." if model else "# (no model property).",
+        f'# (model "{model[0]}").' if model else "# (no model property).",
         "# Keep the regions your remote processor loads firmware into or shares",
         "# with Linux, delete the others; then: rproctee check FW --platform FILE",
     ]

@@ -83,7 +83,7 @@ def get_preset(name: str) -> PlatformSpec:
     key = name.lower()
     if key not in _BOARDS:
         raise PlatformError(
-            f"unknown preset {name!r} (presets: {', '.join(preset_names())})"
+            f"unknown preset '{name}' (presets: {', '.join(preset_names())})"
         )
     origin, omitted = _BOARDS[key]
     regions = tuple(
