@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from rproctee.cli import exitcodes
-from rproctee.cli.output import emit_json, guarded
+from rproctee.cli.output import emit_json, fail, guarded
 from rproctee.errors import FormatError, RprocError
 from rproctee.platform.board import PlatformSpec, load_platform
 from rproctee.platform.check import CheckReport, Placement, check_firmware
@@ -70,16 +70,11 @@ def check_cmd(
     directory; 4 not a signed image or ELF, or malformed.
     """
     spec = _load(platform, node)
-    try:
-        data = image.read_bytes()
-    except OSError as exc:
-        click.echo(f"error: {image}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+    data = image.read_bytes()  # OSError: exit 3, naming the path (guarded)
     try:
         report = check_firmware(data, spec, source=str(image))
     except FormatError as exc:
-        click.echo(f"error: {image}: {exc}", err=True)
-        raise SystemExit(exitcodes.MALFORMED_IMAGE) from exc
+        fail(f"{image}: {exc}", exitcodes.MALFORMED_IMAGE)
     if as_json:
         emit_json(report.to_dict())
     else:
