@@ -47,8 +47,9 @@ def _wait_mounted(path: Path, proc: subprocess.Popen[str], timeout: float = 20) 
         time.sleep(0.05)
 
 
-def test_mount_serves_until_interrupted_then_stops_everything(
-    tmp_path: Path, firmware_dir: Path, key_file: Path, fuse_ok: None
+@pytest.mark.parametrize("end", ["SIGINT", "fusermount3 -u"])
+def test_mount_serves_until_ended_then_stops_everything(
+    tmp_path: Path, firmware_dir: Path, key_file: Path, fuse_ok: None, end: str
 ) -> None:
     mnt, events = tmp_path / "mnt", tmp_path / "events.jsonl"
     mnt.mkdir()
@@ -64,7 +65,10 @@ def test_mount_serves_until_interrupted_then_stops_everything(
         start = subprocess.run(["sh", "-c", f"echo start > {state}; cat {state}"],
                                capture_output=True, text=True, timeout=30)  # fmt: skip
         assert start.stdout == "running\n", start.stderr
-        proc.send_signal(signal.SIGINT)
+        if end.startswith("SIG"):
+            proc.send_signal(signal.Signals[end])
+        else:
+            server.unmount(mnt)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -145,28 +149,25 @@ def test_selftest_written_for_a_board_runs_unchanged(
     assert not os.path.exists("/sys/class/remoteproc/remoteproc1")  # host untouched
 
 
-def test_run_returns_the_commands_status_and_paths_resolve(fuse_ok: None) -> None:
+def test_run_returns_the_commands_status_and_paths_resolve(
+    fuse_ok: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # in this process (CliRunner), the child's output caught at the fds
     script = (
         "cd /sys/class/remoteproc/remoteproc0 && pwd -P"
         " && cat subsystem/remoteproc0/name && ls /sys/kernel/debug/remoteproc"
         " && exit 7"
     )
-    done = subprocess.run(
-        _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--", "sh", "-c",
-             script),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 7, done.stderr
-    assert done.stdout.splitlines() == [
+    base = ["sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--"]
+    done = CliRunner().invoke(main, [*base, "sh", "-c", script])
+    out, err = capfd.readouterr()
+    assert done.exit_code == 7, err
+    assert out.splitlines() == [
         "/sys/devices/platform/ahb/10000000.m4/remoteproc/remoteproc0", "m4",
         "remoteproc0"]  # fmt: skip
-    missing = subprocess.run(
-        _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--",
-             "no-such-command-here"),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert missing.returncode == 127
-    assert "no-such-command-here: No such file or directory" in missing.stderr
+    missing = CliRunner().invoke(main, [*base, "no-such-command-here"])
+    assert missing.exit_code == 127
+    assert "no-such-command-here: No such file or directory" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(
