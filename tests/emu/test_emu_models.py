@@ -5,7 +5,11 @@ None of these need unicorn.
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -335,3 +339,19 @@ def test_register_file_reads_back_and_checks_its_size() -> None:
 def test_access_beyond_a_peripheral_block_faults() -> None:
     with pytest.raises(PeripheralFault, match="beyond its 0x400 bytes"):
         Watchdog().read(0x400, 4)
+
+
+@pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None,
+    reason="gcc-arm-none-eabi not installed: the committed ELFs are not rebuilt",
+)
+def test_committed_firmware_is_what_its_sources_build(tmp_path: Path) -> None:
+    fw = Path(__file__).resolve().parent / "fw"
+    subprocess.run(
+        ["bash", str(fw / "build.sh")], env={**os.environ, "OUT": str(tmp_path)},
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    built = sorted(p.name for p in tmp_path.glob("*.elf"))
+    assert built == sorted(p.name for p in fw.glob("*.elf"))
+    for name in built:
+        assert (tmp_path / name).read_bytes() == (fw / name).read_bytes(), name
