@@ -583,3 +583,14 @@ def test_pyelftools_reads_the_factory_elfs() -> None:
             ".shstrtab",
         ]
         assert [s["p_paddr"] for s in parsed.iter_segments()] == [0x0, 0x10000000]
+
+
+def test_elf64_paddr_above_4g_lands_where_the_int_offset_points() -> None:
+    # 0x1_1000_0000 - mcuram2.da (0x1000_0000) = 0x1_0000_0000: the int offset
+    # keeps 0, so Linux writes at the start of mcuram2.
+    elf, _ = build([Seg(0x1_1000_0000, b"\xcc" * 8)], elf_class=64)
+    memory = dk2_memory()
+    (seg,) = rproc_elf_load_segments(elf, device_memory_da_to_va(memory))
+    assert (seg.target.region, seg.target.offset) == ("mcuram2", 0)
+    assert memory.read_da(0x10000000, 8) == b"\xcc" * 8
+    assert [(w.op, w.da) for w in memory.writes] == [("copy", 0x10000000)]

@@ -736,11 +736,14 @@ def _write_segment(
 
 
 def _write_device(seg: LoadedSegment, src: memoryview, rest: int) -> None:
-    memory = seg.target.memory
+    # Write where rproc_da_to_va pointed (region start + its offset), which
+    # differs from p_paddr when the kernel's int offset truncated it.
+    span = seg.target
+    memory, at = span.memory, span.region_da + span.offset
     if seg.filesz:
-        memory.copy_in(seg.da, src)
+        memory.copy_in(at, src)
     if rest:
-        memory.fill(seg.da + seg.filesz, rest)
+        memory.fill(at + seg.filesz, rest)
 
 
 def _write_buffer(seg: LoadedSegment, src: memoryview, rest: int) -> None:
@@ -760,14 +763,18 @@ def _write_buffer(seg: LoadedSegment, src: memoryview, rest: int) -> None:
 class DeviceSpan:
     """A translated range of a :class:`~rproctee.platform.DeviceMemory`.
 
-    Writes to it go through ``DeviceMemory.copy_in`` / ``fill`` (checked,
-    recorded, done by the kernels).
+    ``da``/``size`` are what was asked; ``region``, ``region_da`` and
+    ``offset`` where ``rproc_da_to_va`` put it.  Writes to it go through
+    ``DeviceMemory.copy_in`` / ``fill`` (checked, recorded, done by the
+    kernels) at ``region_da + offset``.
     """
 
     memory: Any
     da: int
     size: int
     region: str
+    region_da: int = 0
+    offset: int = 0
 
     def __str__(self) -> str:
         return self.region
@@ -791,7 +798,8 @@ def device_memory_da_to_va(memory: Any) -> DaToVa:
         hit = carveout_da_to_va(regions, da, length)
         if hit is None:
             return None
-        return DeviceSpan(memory, da, length, regions[hit[0]].name)
+        region = regions[hit[0]]
+        return DeviceSpan(memory, da, length, region.name, region.da, hit[1])
 
     return da_to_va
 
