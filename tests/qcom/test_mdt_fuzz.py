@@ -141,3 +141,46 @@ def test_linux_and_secure_side_never_stray(case: tuple) -> None:  # type: ignore
     if ret == 0 and tz.calls[-1].ret == 0:
         # Booted: the metadata really describes what is in the carveout.
         assert tz.xpu.locked
+
+
+_U32 = st.one_of(
+    st.sampled_from([0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFF000]),
+    st.sampled_from([CARVEOUT_PA, CARVEOUT_PA + CARVEOUT_SIZE, CARVEOUT_SIZE]),
+    st.integers(0, 0x3000),
+    st.integers(0, 0xFFFFFFFF),
+)
+_FIELDS = st.sampled_from(["p_offset", "p_paddr", "p_filesz", "p_memsz", "p_flags"])
+
+
+@given(
+    st.lists(st.tuples(st.integers(2, 4), _FIELDS, _U32), min_size=1, max_size=5),
+    st.booleans(),
+)
+def test_linux_loader_writes_only_inside_the_carveout(
+    patches: list[tuple[int, str, int]], split: bool
+) -> None:
+    from qcom_helpers import patch_u32, phdr_offset
+
+    data = _bases()[2]
+    for index, name, value in patches:
+        data = patch_u32(data, phdr_offset(index, name), value)
+    files = {"fuzz.mdt": data}
+    if split:
+        files = {f"fuzz.b{i:02d}": bytes(0x3000) for i in range(5)}
+        data = data[: 52 + 5 * 32]
+    tz = service(None)
+    ret, _ = ml.qcom_mdt_load_no_init(
+        data,
+        "fuzz.mdt",
+        tz.normal_world(),
+        CARVEOUT_PA,
+        CARVEOUT_SIZE,
+        dict_fetch(files),
+        [],
+    )
+    assert ret <= 0
+    for write in tz.memory.writes:
+        assert (
+            CARVEOUT_PA <= write.pa
+            and write.pa + write.len <= CARVEOUT_PA + CARVEOUT_SIZE
+        )

@@ -296,3 +296,31 @@ def test_sha256_auth_uses_the_shared_kernel(
     data = build_image(segments(), version=5, signer=signer)
     assert _boot(data, service(signer.root_sha256)) == (0, [])
     assert seen == [0x800, 0x321]
+
+
+def test_lock_comes_before_the_check(
+    signer: TestSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Linux write racing with PAS_AUTH_AND_RESET faults: no TOCTOU window."""
+    from rproctee import kernels
+
+    data = build_image(segments(), version=5, signer=signer)  # SHA-256: the kernel
+    tz = service(signer.root_sha256)
+    log: list[str] = []
+    ml.qcom_mdt_pas_init(data, "m.mbn", PAS_ID, CARVEOUT_PA, tz, no_files, log)
+    ml.qcom_mdt_load_no_init(
+        data, "m.mbn", tz.normal_world(), CARVEOUT_PA, CARVEOUT_SIZE, no_files, log
+    )
+    raced: list[Exception] = []
+    real = kernels.sha256_staged
+
+    def racing_hash(view: np.ndarray, *args: int) -> bytes:
+        try:  # another CPU of the normal world writes while TrustZone hashes
+            tz.normal_world().write(CARVEOUT_PA, b"\x00" * 4)
+        except PasAccessError as exc:
+            raced.append(exc)
+        return real(view, *args)
+
+    monkeypatch.setattr(kernels, "sha256_staged", racing_hash)
+    assert tz.auth_and_reset(PAS_ID).ret == 0
+    assert len(raced) == 2 and tz.memory.read_da(CARVEOUT_PA, 4) == bytes(range(4))
