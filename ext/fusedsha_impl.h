@@ -132,6 +132,68 @@ static void rp_x86_blocks(uint8_t *dst, const uint8_t *src, size_t nblocks,
     _mm_storeu_si128((__m128i *)&state[0], s0);
     _mm_storeu_si128((__m128i *)&state[4], s1);
 }
+/* Two independent messages in lockstep, ``nblocks`` blocks of each: the
+ * SHA rounds of one fill the latency of the other's (sha256rnds2 is
+ * latency-bound on one message), so one core hashes up to twice as fast.
+ * Same stores and digests as two rp_x86_blocks calls. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void rp_x86_blocks2(uint8_t *dA, const uint8_t *sA, uint32_t stA[8],
+                           uint8_t *dB, const uint8_t *sB, uint32_t stB[8], size_t nblocks)
+{
+    const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i a0, a1, b0, b1, t, u, mA, mB, aS0, aS1, bS0, bS1;
+    __m128i ma[4], mb[4];
+#define RP_LOADSTATE(st, s0, s1) \
+    t = _mm_loadu_si128((const __m128i *)&st[0]); s1 = _mm_loadu_si128((const __m128i *)&st[4]); \
+    t = _mm_shuffle_epi32(t, 0xB1); s1 = _mm_shuffle_epi32(s1, 0x1B); \
+    s0 = _mm_alignr_epi8(t, s1, 8); s1 = _mm_blend_epi16(s1, t, 0xF0);
+#define RP_SAVESTATE(st, s0, s1) \
+    t = _mm_shuffle_epi32(s0, 0x1B); s1 = _mm_shuffle_epi32(s1, 0xB1); \
+    s0 = _mm_blend_epi16(t, s1, 0xF0); s1 = _mm_alignr_epi8(s1, t, 8); \
+    _mm_storeu_si128((__m128i *)&st[0], s0); _mm_storeu_si128((__m128i *)&st[4], s1);
+    RP_LOADSTATE(stA, a0, a1)
+    RP_LOADSTATE(stB, b0, b1)
+    while (nblocks--) {
+        for (int q = 0; q < 4; q++) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(sA + 16 * q));
+            __m128i y = _mm_loadu_si128((const __m128i *)(sB + 16 * q));
+            if (dA) _mm_storeu_si128((__m128i *)(dA + 16 * q), x);
+            if (dB) _mm_storeu_si128((__m128i *)(dB + 16 * q), y);
+            ma[q] = _mm_shuffle_epi8(x, MASK);
+            mb[q] = _mm_shuffle_epi8(y, MASK);
+        }
+        sA += 64; sB += 64; if (dA) dA += 64; if (dB) dB += 64;
+        aS0 = a0; aS1 = a1; bS0 = b0; bS1 = b1;
+#pragma GCC unroll 16
+        for (int g = 0; g < 16; g++) {
+            __m128i k = _mm_loadu_si128((const __m128i *)&rp_sha256_k[4 * g]);
+            mA = _mm_add_epi32(ma[g & 3], k);
+            mB = _mm_add_epi32(mb[g & 3], k);
+            a1 = _mm_sha256rnds2_epu32(a1, a0, mA);
+            b1 = _mm_sha256rnds2_epu32(b1, b0, mB);
+            if (g >= 3 && g < 15) {
+                t = _mm_alignr_epi8(ma[g & 3], ma[(g - 1) & 3], 4);
+                u = _mm_alignr_epi8(mb[g & 3], mb[(g - 1) & 3], 4);
+                ma[(g + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(ma[(g + 1) & 3], t), ma[g & 3]);
+                mb[(g + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(mb[(g + 1) & 3], u), mb[g & 3]);
+            }
+            mA = _mm_shuffle_epi32(mA, 0x0E);
+            mB = _mm_shuffle_epi32(mB, 0x0E);
+            a0 = _mm_sha256rnds2_epu32(a0, a1, mA);
+            b0 = _mm_sha256rnds2_epu32(b0, b1, mB);
+            if (g >= 1 && g < 13) {
+                ma[(g - 1) & 3] = _mm_sha256msg1_epu32(ma[(g - 1) & 3], ma[g & 3]);
+                mb[(g - 1) & 3] = _mm_sha256msg1_epu32(mb[(g - 1) & 3], mb[g & 3]);
+            }
+        }
+        a0 = _mm_add_epi32(a0, aS0); a1 = _mm_add_epi32(a1, aS1);
+        b0 = _mm_add_epi32(b0, bS0); b1 = _mm_add_epi32(b1, bS1);
+    }
+    RP_SAVESTATE(stA, a0, a1)
+    RP_SAVESTATE(stB, b0, b1)
+}
+#undef RP_LOADSTATE
+#undef RP_SAVESTATE
 #endif /* x86-64 */
 
 /* ------------------------------------------------------------------------ */
@@ -245,29 +307,36 @@ static void rp_blocks(int impl, uint8_t *dst, const uint8_t *src,
     (void)impl; (void)dst; (void)src; (void)nblocks; (void)state;
 }
 
-/* Copy ``n`` bytes ``src`` -> ``dst`` and write SHA-256 of them to ``out``.
- * ``impl`` must be one rp_fused_cpu_impl() returned (never RP_IMPL_NONE).
- * The tail (n % 64 bytes) is copied, then hashed from the destination, with
- * the padding, in a private block. */
-static void rp_fused_copy_sha256(int impl, uint8_t *dst, const uint8_t *src,
-                                 size_t n, uint8_t out[32])
+static void rp_blocks2(int impl, uint8_t *dA, const uint8_t *sA, uint32_t stA[8],
+                       uint8_t *dB, const uint8_t *sB, uint32_t stB[8],
+                       size_t nblocks)
 {
-    uint32_t state[8];
+#if defined(RP_HAVE_X86)
+    if (impl == RP_IMPL_X86_SHA) {
+        rp_x86_blocks2(dA, sA, stA, dB, sB, stB, nblocks);
+        return;
+    }
+#endif
+    rp_blocks(impl, dA, sA, nblocks, stA);
+    rp_blocks(impl, dB, sB, nblocks, stB);
+}
+
+/* The last n % 64 bytes of a message: copied, then hashed from the
+ * destination with the padding in a private block; digest to ``out``. */
+static void rp_finish(int impl, uint8_t *dst, const uint8_t *src, size_t rest,
+                      uint64_t n, uint32_t state[8], uint8_t out[32])
+{
     uint8_t last[128];
-    size_t full = n / 64, rest = n % 64, pad;
-    uint64_t bits = (uint64_t)n * 8u;
+    uint64_t bits = n * 8u;
+    size_t pad = rest < 56 ? 64 : 128;
     int i;
 
-    memcpy(state, rp_sha256_h0, sizeof state);
-    if (full)
-        rp_blocks(impl, dst, src, full, state);
     memset(last, 0, sizeof last);
     if (rest) {
-        memcpy(dst + 64 * full, src + 64 * full, rest);
-        memcpy(last, dst + 64 * full, rest);
+        memcpy(dst, src, rest);
+        memcpy(last, dst, rest);
     }
     last[rest] = 0x80;
-    pad = rest < 56 ? 64 : 128;
     for (i = 0; i < 8; i++)
         last[pad - 1 - i] = (uint8_t)(bits >> (8 * i));
     rp_blocks(impl, NULL, last, pad / 64, state);
@@ -277,6 +346,97 @@ static void rp_fused_copy_sha256(int impl, uint8_t *dst, const uint8_t *src,
         out[4 * i + 2] = (uint8_t)(state[i] >> 8);
         out[4 * i + 3] = (uint8_t)(state[i]);
     }
+}
+
+/* One copy+hash job of rp_fused_many. */
+typedef struct {
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t n;
+    uint8_t *out; /* 32 bytes */
+} rp_job;
+
+typedef struct {
+    rp_job *job;
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t blocks;
+    uint32_t state[8];
+} rp_lane;
+
+static int rp_lane_next(rp_lane *l, rp_job *jobs, size_t njobs, size_t *next)
+{
+    if (*next >= njobs) {
+        l->job = NULL;
+        return 0;
+    }
+    l->job = &jobs[(*next)++];
+    l->dst = l->job->dst;
+    l->src = l->job->src;
+    l->blocks = l->job->n / 64;
+    memcpy(l->state, rp_sha256_h0, sizeof l->state);
+    return 1;
+}
+
+static void rp_lane_finish(int impl, rp_lane *l)
+{
+    rp_finish(impl, l->dst, l->src, l->job->n % 64, l->job->n, l->state,
+              l->job->out);
+}
+
+/* Every job copied and hashed, two messages at a time in lockstep: when one
+ * lane's message ends, the lane takes the next job.  Results do not depend
+ * on the pairing (each message has its own state). */
+static void rp_fused_many(int impl, rp_job *jobs, size_t njobs)
+{
+    rp_lane lane[2];
+    size_t next = 0, k;
+    int i;
+
+    rp_lane_next(&lane[0], jobs, njobs, &next);
+    rp_lane_next(&lane[1], jobs, njobs, &next);
+    while (lane[0].job || lane[1].job) {
+        if (lane[0].job && lane[1].job) {
+            k = lane[0].blocks < lane[1].blocks ? lane[0].blocks : lane[1].blocks;
+            if (k) {
+                rp_blocks2(impl, lane[0].dst, lane[0].src, lane[0].state,
+                           lane[1].dst, lane[1].src, lane[1].state, k);
+                for (i = 0; i < 2; i++) {
+                    lane[i].dst += 64 * k;
+                    lane[i].src += 64 * k;
+                    lane[i].blocks -= k;
+                }
+            }
+        } else {
+            rp_lane *l = lane[0].job ? &lane[0] : &lane[1];
+            rp_blocks(impl, l->dst, l->src, l->blocks, l->state);
+            l->dst += 64 * l->blocks;
+            l->src += 64 * l->blocks;
+            l->blocks = 0;
+        }
+        for (i = 0; i < 2; i++) {
+            while (lane[i].job && lane[i].blocks == 0) {
+                rp_lane_finish(impl, &lane[i]);
+                rp_lane_next(&lane[i], jobs, njobs, &next);
+            }
+        }
+    }
+}
+
+/* Copy ``n`` bytes ``src`` -> ``dst`` and write SHA-256 of them to ``out``.
+ * ``impl`` must be one rp_fused_cpu_impl() returned (never RP_IMPL_NONE).
+ * The tail (n % 64 bytes) is copied, then hashed from the destination, with
+ * the padding, in a private block. */
+static void rp_fused_copy_sha256(int impl, uint8_t *dst, const uint8_t *src,
+                                 size_t n, uint8_t out[32])
+{
+    uint32_t state[8];
+    size_t full = n / 64;
+
+    memcpy(state, rp_sha256_h0, sizeof state);
+    if (full)
+        rp_blocks(impl, dst, src, full, state);
+    rp_finish(impl, dst + 64 * full, src + 64 * full, n % 64, n, state, out);
 }
 
 /* Write-touch one byte per page of ``[p, p + n)`` without changing it: an

@@ -64,6 +64,7 @@ copy_and_hash = _mods["streamhash"].copy_and_hash
 sha256_chunked = _mods["streamhash"].sha256_chunked
 sha256_staged = _mods["streamhash"].sha256_staged
 copy_and_hash_fused = _mods["fusedhash"].copy_and_hash_fused
+copy_and_hash_many = _mods["fusedhash"].copy_and_hash_many
 fused_impls = _mods["fusedhash"].fused_impls
 touch_pages = _mods["fusedhash"].touch_pages
 #: The fused kernel's instruction set here ("x86-sha", "arm-sha2", "chunked").
@@ -87,6 +88,7 @@ __all__ = [
     "FUSED_IMPL",
     "copy_and_hash",
     "copy_and_hash_fused",
+    "copy_and_hash_many",
     "copy_segment",
     "find_overlap",
     "fused_impls",

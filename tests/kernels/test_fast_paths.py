@@ -42,7 +42,8 @@ def _load(
     if prefault is not None and monkeypatch is not None:
         monkeypatch.setenv("RPROCTEE_PREFAULT", prefault)
     w = build_secure_world(IMG.platform, policy=policy)
-    w.core.threads = threads
+    w.core.threads = max(threads, 1)
+    w.core.batch_segments = threads > 0
     w.on_phase = hook
     seen: list[int] = []
     inner = w.pta.invoke_command
@@ -82,12 +83,15 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
         assert a[k] == b[k], k
 
 
-def test_good_image_parallel_equals_one_thread():
-    one, two = _load(IMG.image, 1), _load(IMG.image, 2)
+# threads: 0 = one PTA call per segment; 1, 2 = one batched call, 1 or 2
+# worker threads (each hashing two segments at a time)
+def test_good_image_batched_and_parallel_equal_per_segment_calls():
+    one, two = _load(IMG.image, 0), _load(IMG.image, 2)
     assert one["result"] == 0 and one["rsc"][2] > 0
     assert not one["batched"] and one["per_segment"] == 6
     assert two["batched"] and two["per_segment"] == 0
     _same(one, two)
+    _same(one, _load(IMG.image, 1))
     # the copies landed in plan order in the log, as the loop writes them
     das = [w.da for w in two["writes"] if w.op == "copy"]
     assert das == [da for _o, da, _n, _d in IMG.segments]
@@ -98,8 +102,9 @@ def test_bad_segment_same_first_error_log_and_scrub(bad):
     image = IMG.image
     for k in bad:
         image = _flip(image, k)
-    one, two = _load(image, 1), _load(image, 2)
+    one, two = _load(image, 0), _load(image, 2)
     assert two["batched"]
+    _same(one, _load(image, 1))
     assert one["result"] != 0 and one["scrubbed"]
     assert f"da {IMG.segments[bad[0]][1]:#x}" in one["reason"]
     _same(one, two)
@@ -120,7 +125,7 @@ def test_optee_policy_stays_per_segment():
 def test_watching_hook_keeps_the_per_segment_calls():
     """A hook may change the buffer between two copies: no batching then."""
     phases: list[list[str]] = [[], []]
-    for k, threads in enumerate((1, 2)):
+    for k, threads in enumerate((0, 2)):
         got = _load(IMG.image, threads, hook=lambda n, i, k=k: phases[k].append(n))
         assert not got["batched"]
     assert phases[0] == phases[1]
@@ -129,7 +134,7 @@ def test_watching_hook_keeps_the_per_segment_calls():
 
 @pytest.mark.parametrize("mode", ["lazy", "touch", "populate", "auto"])
 def test_prefault_modes_change_nothing_but_time(mode, monkeypatch):
-    base = _load(IMG.image, 1)
+    base = _load(IMG.image, 0)
     got = _load(IMG.image, 2, prefault=mode, monkeypatch=monkeypatch)
     _same(base, got)
     how = {t.how for t in got["first_touch"]}
@@ -146,7 +151,7 @@ def test_unknown_prefault_mode_names_the_value():
 
 
 def test_profile_has_every_cost():
-    got = _load(IMG.image, 1)
+    got = _load(IMG.image, 0)
     rows = {r["what"]: r for r in got["profile"]}
     for what in ("header copy", "signature check", "ELF parse and checks",
                  "region checks", "resource table", "copy+hash"):  # fmt: skip

@@ -145,3 +145,46 @@ def test_touch_pages_changes_nothing(backend, data, page):
 def test_touch_pages_refuses_bad_page_size(backend):
     with pytest.raises(ValueError, match="page_size = 0"):
         backend["fusedhash"].touch_pages(np.zeros(4, dtype=np.uint8), 0)
+
+
+@given(
+    sizes=st.lists(st.integers(0, 700), max_size=7),
+    offs=st.lists(st.integers(0, 63), min_size=7, max_size=7),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_many_jobs_two_at_a_time_equal_hashlib(backend, sizes, offs, seed):
+    """Lanes of different lengths end at different blocks and take the next
+    job: every digest and every copy is still hashlib's."""
+    rng = np.random.default_rng(seed)
+    srcs = [rng.integers(0, 256, n, dtype=np.uint8) for n in sizes]
+    dsts = [
+        np.full(n + o, 0xA5, dtype=np.uint8) for n, o in zip(sizes, offs, strict=False)
+    ]
+    jobs = [(d, o, s) for d, o, s in zip(dsts, offs, srcs, strict=False)]
+    digests = backend["fusedhash"].copy_and_hash_many(jobs)
+    assert digests == [hashlib.sha256(s).digest() for s in srcs]
+    for d, o, s in jobs:
+        assert np.array_equal(d[o:], s)
+        assert not (d[:o] != 0xA5).any()
+
+
+def test_many_large_jobs_of_unequal_sizes(backend):
+    rng = np.random.default_rng(11)
+    sizes = [(3 << 20) + 5, 1 << 20, 0, (2 << 20) - 64, 17]
+    srcs = [rng.integers(0, 256, n, dtype=np.uint8) for n in sizes]
+    dsts = [np.empty(n, dtype=np.uint8) for n in sizes]
+    got = backend["fusedhash"].copy_and_hash_many(
+        list(zip(dsts, [0] * 5, srcs, strict=True))
+    )
+    assert got == [hashlib.sha256(s).digest() for s in srcs]
+    assert all(np.array_equal(d, s) for d, s in zip(dsts, srcs, strict=True))
+
+
+def test_many_checks_every_job_before_writing(both_backends):
+    """A bad third job: the same error from both backends, nothing written."""
+    for mods in both_backends:
+        dsts = [np.zeros(8, dtype=np.uint8) for _ in range(3)]
+        jobs = [(dsts[0], 0, b"a" * 8), (dsts[1], 0, b"b" * 8), (dsts[2], 4, b"c" * 8)]
+        with pytest.raises(IndexError, match=r"copy \[0x4, \+0x8\)"):
+            mods["fusedhash"].copy_and_hash_many(jobs)
+        assert not any(d.any() for d in dsts)

@@ -8,6 +8,7 @@ of what was stored, as in the native kernel.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from rproctee._kernel_args import check_span
 from rproctee._reference.segcopy import _u8, _u8_writable
@@ -44,6 +45,17 @@ def copy_and_hash_fused(
     piece = d[dst_off : dst_off + s.size]
     piece[:] = s
     return hashlib.sha256(piece).digest()
+
+
+def copy_and_hash_many(
+    jobs: Sequence[tuple[WritableBuffer, int, Buffer]], impl: str = "auto"
+) -> list[bytes]:
+    """Several fused jobs; every one checked before any write (see native)."""
+    _resolve(impl)
+    items = list(jobs)
+    for dst, dst_off, src in items:
+        check_span("copy", dst_off, _u8(src).size, _u8_writable(dst).size)
+    return [copy_and_hash_fused(d, o, s, impl) for d, o, s in items]
 
 
 def touch_pages(dst: WritableBuffer, page_size: int = 4096) -> None:

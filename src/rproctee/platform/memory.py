@@ -333,6 +333,38 @@ class DeviceMemory:
             index, off, da, src, size, kernels.DEFAULT_CHUNK, record
         )
 
+    def copy_in_hashed_many(
+        self, items: Sequence[tuple[int, int, Buffer]]
+    ) -> list[bytes]:
+        """Several :meth:`copy_in_hashed_at` jobs in one kernel call, unlogged.
+
+        ``items`` are ``(index, da, src)``; the fused kernel runs two of
+        them at a time on one core (:func:`rproctee.kernels.copy_and_hash_many`).
+        The caller logs the writes (:meth:`record`) in the order it wants.
+
+        Raises
+        ------
+        AddressError
+            A range not inside its region, or a read-only region (nothing
+            written then).
+        """
+        jobs = []
+        for index, da, src in items:
+            region = self.regions[index]
+            size = memoryview(src).nbytes
+            off = da - region.da
+            if size == 0 or off < 0 or off > region.size - size:
+                raise AddressError("device", da, size, "outside")
+            if not self.is_writable(index):
+                raise AddressError("device", da, size, "read-only")
+            jobs.append((self._arrays[index], off, src))
+        for (index, _da, src), (_a, off, _s) in zip(items, jobs, strict=True):
+            self._touch_lazily(index, off, memoryview(src).nbytes)
+        if kernels.FUSED_IMPL == "chunked":
+            return [kernels.copy_and_hash(a, o, s) for a, o, s in jobs]
+        digests: list[bytes] = kernels.copy_and_hash_many(jobs)
+        return digests
+
     def _copy_hashed_at(
         self,
         index: int,

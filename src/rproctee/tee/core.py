@@ -195,13 +195,20 @@ def usable_cores() -> int:
 class TeeCore:
     """The secure-world core: registry, sessions, marshalling, panics.
 
-    ``threads`` is how many worker threads a TA may use for one call (the
-    strict LOAD_FW copies and hashes segments in parallel with them);
-    default: the usable cores. 1 keeps every call on the caller's thread.
+    Two knobs of the model's speed, never of its answers:
+
+    ``batch_segments``
+        a strict LOAD_FW hands its planned segments to the platform in one
+        LOAD_SEGMENTS_SHA256 call (same writes, log and answers as one
+        LOAD_SEGMENT_SHA256 call per segment; the fused kernel then hashes
+        two segments at a time per core). False: one call per segment.
+    ``threads``
+        worker threads for such a call; default: the usable cores.
     """
 
     def __init__(self) -> None:
         self.threads = usable_cores()
+        self.batch_segments = True
         self._regs: dict[UUID, _Registration] = {}
         self._ptas: dict[UUID, TrustedApplication] = {}
         self._instances: dict[UUID, _Instance] = {}
@@ -535,6 +542,11 @@ class TaEnv:
     def threads(self) -> int:
         """Worker threads the core lets this TA use for one call (>= 1)."""
         return max(1, int(self._core.threads))
+
+    @property
+    def batch_segments(self) -> bool:
+        """Whether LOAD_FW may hand all its segments over in one call."""
+        return bool(self._core.batch_segments)
 
     def open_ta_session(
         self, uuid: UUID | str, ptypes: int, params: Sequence[Param]

@@ -127,6 +127,18 @@ class _BatchResult:
     error: Exception | None = None
 
 
+def _balanced(jobs: list[_BatchJob], workers: int) -> list[list[tuple[int, _BatchJob]]]:
+    """Records spread over at most ``workers`` groups of similar byte counts
+    (largest first onto the lightest group); each keeps its record index."""
+    groups: list[list[tuple[int, _BatchJob]]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for k in sorted(range(len(jobs)), key=lambda k: -(len(jobs[k].src) + jobs[k].tail)):
+        g = load.index(min(load))
+        groups[g].append((k, jobs[k]))
+        load[g] += len(jobs[k].src) + jobs[k].tail
+    return [g for g in groups if g] or [[]]
+
+
 def _fail(result: TeeResult, reason: str) -> TeeError:
     return TeeError(result, reason)
 
@@ -362,16 +374,19 @@ class Stm32mpRemoteprocPta:
         jobs = self._batch_jobs(
             _value(params, 0).a, _memref(params, 1).view(), _memref(params, 2).view()
         )
-        threads = max(1, min(_value(params, 3).a, len(jobs)))
-        with ThreadPoolExecutor(threads) as pool:
-            # largest first: the threads finish together; the order of the
-            # work does not matter, the log is written in record order below
-            order = sorted(jobs, key=lambda j: -len(j.src))
-            done = dict(
-                zip(map(id, order), pool.map(self._batch_work, order), strict=True)
-            )
-        for job in jobs:
-            self._batch_commit(job, done[id(job)])
+        groups = _balanced(jobs, max(1, _value(params, 3).a))
+        if len(groups) == 1:
+            results = [self._batch_work(groups[0])]
+        else:
+            with ThreadPoolExecutor(len(groups)) as pool:
+                results = list(pool.map(self._batch_work, groups))
+        # the order of the work does not matter: the log is written here, in
+        # record order, as the per-segment calls would have written it
+        done: dict[int, _BatchResult] = {}
+        for res in results:
+            done.update(res)
+        for k, job in enumerate(jobs):
+            self._batch_commit(job, done[k])
 
     def _batch_jobs(
         self, rproc_id: int, image: memoryview, raw: memoryview
@@ -405,23 +420,40 @@ class Stm32mpRemoteprocPta:
             ) from exc
         return jobs
 
-    def _batch_work(self, job: _BatchJob) -> _BatchResult:
-        """One record's copy+hash and zero-fill, unlogged (on a worker)."""
-        res = _BatchResult()
+    def _batch_work(
+        self, group: list[tuple[int, _BatchJob]]
+    ) -> dict[int, _BatchResult]:
+        """One worker's records: copy+hash two at a time, then the
+        zero-fills; nothing logged (see ``_batch_commit``)."""
+        out = {k: _BatchResult() for k, _job in group}
+        loaded = [(k, j) for k, j in group if j.src]
+        t0 = time.perf_counter()
         try:
-            if job.src:
-                t0 = time.perf_counter()
-                res.digest = self.memory.copy_in_hashed_at(
-                    job.index, job.da, job.src, record=False
-                )
-                res.copy_s = time.perf_counter() - t0
-            if job.tail:
-                t0 = time.perf_counter()
-                self.memory.fill(job.tail_da, job.tail, 0, record=False)
-                res.zero_s = time.perf_counter() - t0
+            digests = self.memory.copy_in_hashed_many(
+                [(j.index, j.da, j.src) for _k, j in loaded]
+            )
         except Exception as exc:  # noqa: BLE001 - raised in order, in _batch_commit
-            res.error = exc
-        return res
+            for k, _j in loaded:
+                out[k].error = exc
+            return out
+        # one kernel call for the group: its time, shared out by bytes
+        spent = time.perf_counter() - t0
+        total = sum(len(j.src) for _k, j in loaded) or 1
+        for (k, j), digest in zip(loaded, digests, strict=True):
+            out[k].digest = digest
+            out[k].copy_s = spent * len(j.src) / total
+        failed: Exception | None = None
+        for k, j in group:
+            if failed is not None:  # never filled: must not be logged as filled
+                out[k].error = failed
+            elif j.tail:
+                t0 = time.perf_counter()
+                try:
+                    self.memory.fill(j.tail_da, j.tail, 0, record=False)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    failed = out[k].error = exc
+                out[k].zero_s = time.perf_counter() - t0
+        return out
 
     def _batch_commit(self, job: _BatchJob, res: _BatchResult) -> None:
         """Log and answer one record as its per-segment calls would have.

@@ -528,20 +528,22 @@ class FirmwareLoad:
         self.ctx.rsc_pa, self.ctx.rsc_size = self.strict_plan.rsc
 
     def _load_in_parallel(self) -> bool:
-        """Strict, several worker threads: every planned segment in one
-        LOAD_SEGMENTS_SHA256 call, the copies and hashes in parallel.
+        """Strict: every planned segment in one LOAD_SEGMENTS_SHA256 call.
 
-        The platform answers and logs exactly as the per-segment calls
-        (``execute``'s loop) would, in plan order, and a failure is wiped
-        by ``execute`` as there. Not used when a phase hook is watching
-        (``segment_copy_before/after`` come around each copy of the loop,
-        and a hook may change the buffer between copies), nor with one
-        thread. False: nothing was written, make the per-segment calls.
+        The platform copies and hashes the segments two at a time per core,
+        on ``TeeCore.threads`` workers, and answers and logs exactly as the
+        per-segment calls (``execute``'s loop) would, in plan order; a
+        failure is wiped by ``execute`` as there. Not used when a phase hook
+        is watching (``segment_copy_before/after`` come around each copy of
+        the loop, and a hook may change the buffer between copies), with
+        ``TeeCore.batch_segments`` off, or for fewer than two segments.
+        False: nothing was written, make the per-segment calls.
         """
         segs = self.strict_plan.segments
         threads = self.ta.env.threads
         loaded = [s for s in segs if s.phdr.p_filesz]
-        if threads < 2 or len(loaded) < 2 or self._phases_watched():
+        batch = self.ta.env.batch_segments
+        if not batch or len(loaded) < 2 or self._phases_watched():
             return False
         records = b"".join(
             BATCH_RECORD.pack(
