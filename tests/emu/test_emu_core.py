@@ -446,6 +446,18 @@ def test_systick_and_svc_handlers_run_and_return() -> None:
     assert core.registers()["sp"] == regs["sp"] and scs.active == []
 
 
+def test_systick_interrupts_come_on_time_within_a_tick() -> None:
+    core, world, _, _ = booted("fw_irq")  # SysTick period 5000, budget 20000
+    counter = symbols("fw_irq")["systicks"]
+    seen = []
+    for _ in range(4):
+        core.tick()
+        seen.append(int.from_bytes(world.memory.read_da(counter, 4), "little"))
+    # tick 1 enables SysTick (first interrupt due at its end), then 4 a tick
+    assert seen == [0, 4, 8, 12]
+    assert core.idle_ticks == 4  # asleep in WFI between interrupts
+
+
 def test_ipcc_interrupt_takes_the_host_doorbell() -> None:
     core, world, kicks, _ = booted("fw_irq")
     core.run(4)

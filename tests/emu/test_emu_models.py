@@ -103,11 +103,11 @@ def test_misaligned_peripheral_access_faults() -> None:
 
 def test_watchdog_barks_after_n_ticks_without_a_feed() -> None:
     dog = Watchdog(timeout_ticks=3)
-    assert dog.tick(10) is None  # not started: never barks
+    assert dog.tick() is None  # not started: never barks
     dog.write(0, 4, 0xCCCC)
-    assert [dog.tick(10) is None for _ in range(3)] == [True, True, True]
+    assert [dog.tick() is None for _ in range(3)] == [True, True, True]
     # started in tick 1 (a feed), then 2 and 3 idle: the 4th idle tick is 3rd
-    crash = dog.tick(10)
+    crash = dog.tick()
     assert crash is not None and crash.kind == "watchdog"
     assert "not fed for 3 ticks" in crash.reason
 
@@ -117,7 +117,7 @@ def test_watchdog_feeding_keeps_it_quiet() -> None:
     dog.write(0, 4, 0xCCCC)
     for _ in range(10):
         dog.write(0, 4, 0xAAAA)
-        assert dog.tick(10) is None
+        assert dog.tick() is None
     assert dog.feeds == 11
 
 
@@ -135,10 +135,10 @@ def test_systick_counts_down_reloads_and_flags() -> None:
     scs.write(SYST_CVR, 4, 1234)  # any write clears it
     assert scs.read(SYST_CVR, 4) == 0
     scs.write(SYST_CSR, 4, 0b101)
-    scs.tick(50)  # from 0: the first cycle reloads 99, then 49 more
+    scs.advance(50)  # from 0: the first cycle reloads 99, then 49 more
     assert scs.read(SYST_CVR, 4) == 50
     assert not scs.read(SYST_CSR, 4) & CSR_COUNTFLAG
-    scs.tick(50 + 100 * 2 + 7)  # reaches 0 three times, then 7 cycles on
+    scs.advance(50 + 100 * 2 + 7)  # reaches 0 three times, then 7 cycles on
     assert scs.wraps == 3
     assert scs.read(SYST_CVR, 4) == 100 - 7
     assert scs.read(SYST_CSR, 4) & CSR_COUNTFLAG
@@ -148,7 +148,7 @@ def test_systick_counts_down_reloads_and_flags() -> None:
 def test_systick_disabled_does_not_move_and_cpuid_names_the_core() -> None:
     scs = SystemControl("cortex-m33")
     scs.write(SYST_RVR, 4, 10)
-    scs.tick(1000)
+    scs.advance(1000)
     assert scs.wraps == 0
     assert scs.read(0xD00, 4) == 0x411FD210
     assert SystemControl().read(0xD00, 4) == 0x410FC241
@@ -307,10 +307,13 @@ def test_systick_interrupt_pends_exception_15() -> None:
     scs = SystemControl()
     scs.write(SYST_RVR, 4, 9)
     scs.write(SYST_CSR, 4, 0b111)
-    scs.tick(5)
-    assert 15 not in scs.pending
-    scs.tick(5)
-    assert 15 in scs.pending
+    assert scs.cycles_to_event() == 10  # from 0: a reload, then 9 down to 0
+    scs.advance(5)
+    assert 15 not in scs.pending and scs.cycles_to_event() == 5
+    scs.advance(5)
+    assert 15 in scs.pending and scs.cycles_to_event() == 10
+    scs.write(SYST_CSR, 4, 0b101)  # TICKINT off: no event to wait for
+    assert scs.cycles_to_event() is None
 
 
 def test_ipcc_rx_interrupt_needs_enable_and_unmasked_channel() -> None:

@@ -536,56 +536,71 @@ class EmulatedCore:
             return Registers(values)
 
     def tick(self) -> CrashReport | None:
-        """Run one tick: at most :attr:`budget` instructions, then the timers.
+        """Run one tick: :attr:`budget` cycles of the core's time, then the watchdog.
 
-        The tick starts by taking the most urgent pending interrupt, if the
-        priorities and PRIMASK/BASEPRI allow. A core asleep in ``WFI`` wakes
-        at the next tick (the model's timer event). Returns the crash that
+        The tick runs in stretches that end at the next timer event
+        (SysTick reaching 0 with its interrupt on), so interrupts are taken
+        when they fall due: before each stretch the most urgent pending
+        interrupt is taken, if the priorities and PRIMASK/BASEPRI allow. A
+        core asleep in ``WFI`` sleeps to the end of its stretch (time still
+        passes) and wakes to the next interrupt. Returns the crash that
         stopped the core, if one did; a stopped or crashed core does nothing.
 
-        :attr:`instructions` counts the instructions of ticks that used their
-        whole budget (unicorn does not say how many ran before a stop); a
-        tick that ended in ``WFI`` counts in :attr:`idle_ticks` instead, and
-        a tick cut short by a fault or :meth:`stop_background` adds none, so
-        it is a lower bound. :attr:`seconds` is all the time spent in the
-        engine, :attr:`busy_seconds` that of the counted ticks.
+        :attr:`instructions` counts the stretches that ran in full (unicorn
+        does not say how many instructions ran before a stop): a stretch
+        that ended in ``WFI``, a fault or :meth:`stop_background` adds none,
+        so it is a lower bound; :attr:`idle_ticks` counts the ticks in which
+        the core slept. :attr:`seconds` is all the time spent in the engine,
+        :attr:`busy_seconds` that of the counted stretches.
         """
         with self._lock:
             if not self.running:
                 return None
             self.ticks += 1
-            self._take_interrupt()
-            if self._fault is not None:
-                return self._crashed(self._fault)
-            ran = self._run_budget()
-            if self._fault is not None:
-                return self._crashed(self._fault)
-            self.instructions += ran
-            for p in self.peripherals:
-                barked = p.tick(self.budget)
-                if barked is not None:
-                    fault = _Fault(FaultKind.WATCHDOG, barked.reason, None)
-                    return self._crashed(fault)
-            return None
+            left = self.budget
+            slept = False
+            while left > 0 and not self._stop_event.is_set():
+                self._take_interrupt()
+                if self._fault is None:
+                    stretch = min(left, self._cycles_to_event())
+                    self._run(stretch)
+                if self._fault is not None:
+                    return self._crashed(self._fault)
+                slept = slept or self.sleeping
+                for p in self.peripherals:
+                    p.advance(stretch)  # asleep or not, the clock runs
+                left -= stretch
+            self.idle_ticks += slept
+            return self._end_of_tick()
 
-    def _run_budget(self) -> int:
-        """Run up to the budget; the instructions known to have run."""
+    def _cycles_to_event(self) -> int:
+        """Cycles until the next peripheral interrupt (the budget if none)."""
+        due = [c for p in self.peripherals if (c := p.cycles_to_event()) is not None]
+        return max(1, min(due, default=self.budget))
+
+    def _end_of_tick(self) -> CrashReport | None:
+        for p in self.peripherals:
+            barked = p.tick()
+            if barked is not None:
+                return self._crashed(_Fault(FaultKind.WATCHDOG, barked.reason, None))
+        return None
+
+    def _run(self, count: int) -> None:
+        """Run up to ``count`` instructions; count them if they all ran."""
         pc = int(self.uc.reg_read(self._reg_ids["pc"]))
         t0 = time.perf_counter()
         try:
-            self.uc.emu_start(pc | 1, _NEVER, count=self.budget)
+            self.uc.emu_start(pc | 1, _NEVER, count=count)
         except self._uc_mod.UcError as exc:
             self._engine_error(exc)
         elapsed = time.perf_counter() - t0
         self.seconds += elapsed
         if self._fault is not None or self._stop_event.is_set():
-            return 0
+            return
         self.sleeping = self._after_wfi()
-        if self.sleeping:
-            self.idle_ticks += 1
-            return 0
-        self.busy_seconds += elapsed
-        return self.budget
+        if not self.sleeping:
+            self.instructions += count
+            self.busy_seconds += elapsed
 
     def _after_wfi(self) -> bool:
         pc = int(self.uc.reg_read(self._reg_ids["pc"]))

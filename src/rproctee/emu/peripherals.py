@@ -8,10 +8,11 @@ fault. Register layouts follow the STM32MP15 reference manual where the
 firmware needs them (IPCC, USART, IWDG) and the Armv7-M architecture for
 the system control space (SysTick, CPUID, VTOR).
 
-Time is counted in emulator ticks and instructions: a tick runs a budget of
-instructions, and the timers advance by that budget at the tick's end. A
-firmware polling a timer therefore sees it move once per tick, like a core
-whose clock is the instruction count, sampled once per quantum.
+Time is counted in instructions, one core clock cycle each: the core calls
+``advance(cycles)`` as it runs, stopping its run at the next timer event
+(``cycles_to_event``) so interrupts come on time, and ``tick()`` once at
+the end of each emulator tick (the watchdog counts ticks). A firmware
+polling a timer sees it move between runs, not inside one.
 """
 
 from __future__ import annotations
@@ -83,8 +84,15 @@ class Peripheral:
         """Write one 32-bit register (subclasses); unknown registers fault."""
         raise PeripheralFault(self.name, reg, 4, "no register here")
 
-    def tick(self, instructions: int) -> Crash | None:
-        """Advance by one tick of ``instructions``; a :class:`Crash` ends the run."""
+    def advance(self, cycles: int) -> None:
+        """Let ``cycles`` core clock cycles pass (one per instruction)."""
+
+    def cycles_to_event(self) -> int | None:
+        """Cycles until this peripheral next raises an interrupt (None: never)."""
+        return None
+
+    def tick(self) -> Crash | None:
+        """The end of an emulator tick; a :class:`Crash` ends the run."""
         return None
 
     def reset(self) -> None:
@@ -375,7 +383,7 @@ class Watchdog(Peripheral):
         else:
             super().write_reg(reg, value)
 
-    def tick(self, instructions: int) -> Crash | None:
+    def tick(self) -> Crash | None:
         """Count a tick without a feed; bark after ``timeout_ticks`` of them."""
         if not self.started:
             return None
@@ -409,9 +417,9 @@ CPUID = {"cortex-m4": 0x410FC241, "cortex-m33": 0x411FD210}
 class SystemControl(Peripheral):
     """The Armv7-M/Armv8-M system control space page (0xE000E000, 4 KiB).
 
-    * SysTick counts down one per instruction (at each tick's end, by the
-      tick's instruction count), reloads from ``RVR``, raises ``COUNTFLAG``
-      (cleared by reading ``CSR``) and, with ``TICKINT``, pends exception 15.
+    * SysTick counts down one per instruction (as the core advances time),
+      reloads from ``RVR``, raises ``COUNTFLAG`` (cleared by reading
+      ``CSR``) and, with ``TICKINT``, pends exception 15 on time.
     * The NVIC: ``ISER``/``ICER`` enable, ``ISPR``/``ICPR`` pend, ``IABR``
       shows active, ``IPR`` priorities, ``STIR`` pends by number; ``ICSR``
       pends PendSV/SysTick and shows the active and pending vectors;
@@ -584,26 +592,30 @@ class SystemControl(Peripheral):
                 return True
         return False
 
-    def tick(self, instructions: int) -> Crash | None:
-        """Count SysTick down by ``instructions`` cycles."""
-        if not self.csr & CSR_ENABLE or instructions <= 0:
-            return None
+    def advance(self, cycles: int) -> None:
+        """Count SysTick down by ``cycles``."""
+        if not self.csr & CSR_ENABLE or cycles <= 0:
+            return
         if self.rvr == 0:
             self.cvr = 0  # a reload value of 0 keeps the counter stopped
-            return None
+            return
         period = self.rvr + 1
         # from 0 the first cycle only reloads: 0 comes back after a period
         current = self.cvr or period
-        if instructions < current:
-            self.cvr = current - instructions
-            return None
-        left = instructions - current
+        if cycles < current:
+            self.cvr = current - cycles
+            return
+        left = cycles - current
         self.wraps += 1 + left // period
         self.cvr = (period - left % period) % period
         self.csr |= CSR_COUNTFLAG
         if self.csr & CSR_TICKINT:
             self.pend(SYSTICK_EXCEPTION)
-        return None
+
+    def cycles_to_event(self) -> int | None:
+        """Cycles until SysTick reaches 0 with its interrupt enabled."""
+        ticking = self.csr & CSR_ENABLE and self.csr & CSR_TICKINT and self.rvr
+        return (self.cvr or self.rvr + 1) if ticking else None
 
 
 def _bits(irqs: set[int], base: int) -> int:
