@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -358,3 +359,20 @@ def test_committed_firmware_is_what_its_sources_build(tmp_path: Path) -> None:
     assert built == sorted(p.name for p in fw.glob("*.elf"))
     for name in built:
         assert (tmp_path / name).read_bytes() == (fw / name).read_bytes(), name
+
+
+def test_importing_the_package_does_not_import_unicorn() -> None:
+    code = "import sys, rproctee.emu; print('unicorn' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_unicorn_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rproctee.emu import EmulatedCore, EmulatorUnavailable, unicorn_available
+
+    monkeypatch.setitem(sys.modules, "unicorn", None)  # import fails
+    assert not unicorn_available()
+    with pytest.raises(EmulatorUnavailable, match=r"pip install 'rproctee\[emu\]'"):
+        EmulatedCore(DeviceMemory([RegionSpec("ram", 0, 0, 0x1000)]))
