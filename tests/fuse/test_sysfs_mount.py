@@ -9,9 +9,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from fuse_helpers import FIRMWARE, Served, serve_boards
+from fuse_helpers import FIRMWARE, Served, serve_boards, signed
 
 from rproctee.elf import scan_elf
+from rproctee.fuse.boards import BoardOptions, build_boards
+from rproctee.fuse.server import MountFailed, mounted
+from rproctee.fuse.tree import SysfsTree
 from rproctee.linux.state import RprocState
 from rproctee.linux.sysfs import Debugfs, Sysfs
 
@@ -227,3 +230,16 @@ def test_start_stop_under_every_series_policy_and_ops(
         down = served.sh(f"echo stop > {CLASS}/state && cat {CLASS}/state")
         assert down.stdout == "offline\n", down.stderr
         assert system.rproc.power == 0 and not system.remote.running
+
+
+def test_a_failed_mount_is_named_and_leaves_nothing(
+    tmp_path: Path, firmware_dir: Path, fuse_ok: None
+) -> None:
+    opts = BoardOptions(firmware_path=firmware_dir)
+    boards = build_boards(opts, firmware_dir, key_pem=signed()[1])
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    with pytest.raises(MountFailed, match=f"cannot mount on {not_a_dir}: not a dir"):
+        with mounted(SysfsTree(boards.instances), not_a_dir):
+            raise AssertionError("mounted on a file")  # pragma: no cover
+    assert not os.path.ismount(not_a_dir)

@@ -81,7 +81,8 @@ def _options(kw: dict[str, Any]) -> Any:
 
 
 def _unavailable(exc: Exception) -> NoReturn:
-    """FUSE or a mount namespace is missing here: say which, exit 3."""
+    """FUSE or a mount namespace is missing here, or the mount failed: say
+    which, exit 3."""
     fail(str(exc), exitcodes.IO_ERROR, "unavailable")
 
 
@@ -102,16 +103,17 @@ def mount_cmd(mountpoint: Path, debug: bool, **kw: Any) -> None:
 
     or use 'rproctee sysfs run', which does that in a private namespace.
 
-    Exit status: 0 after a clean shutdown, 2 bad option, 3 no FUSE here.
+    Exit status: 0 after a clean shutdown, 2 bad option, 3 no FUSE here or
+    the mount failed.
     """
-    from rproctee.fuse.server import FuseUnavailable
+    from rproctee.fuse.server import FuseUnavailable, MountFailed
     from rproctee.fuse.session import mount_foreground
 
     try:
         problems = mount_foreground(
             _options(kw), mountpoint, events=kw["events"], announce=log, debug=debug
         )
-    except FuseUnavailable as exc:
+    except (FuseUnavailable, MountFailed) as exc:
         _unavailable(exc)
     for line in problems:
         log(f"warning: {line}")
@@ -137,11 +139,11 @@ def run_cmd(command: tuple[str, ...], **kw: Any) -> None:
     Exit status: COMMAND's; 2 bad option, 3 no FUSE or no mount namespace
     here, 126/127 COMMAND not executable/not found.
     """
-    from rproctee.fuse.server import FuseUnavailable
+    from rproctee.fuse.server import FuseUnavailable, MountFailed
     from rproctee.fuse.session import NamespaceUnavailable, run_command
 
     try:
         status = run_command(_options(kw), list(command), events=kw["events"])
-    except (FuseUnavailable, NamespaceUnavailable) as exc:
+    except (FuseUnavailable, MountFailed, NamespaceUnavailable) as exc:
         _unavailable(exc)
     raise SystemExit(status)

@@ -19,6 +19,7 @@ Each open file keeps what its first read at offset 0 produced, as a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import errno
 import importlib
@@ -230,6 +231,10 @@ def serve(
         libfuse could not mount (its own message is on stderr).
     """
     binding = load_binding()
+    if not mountpoint.is_dir():
+        # libfuse would mount over a file (rootmode follows the mount point)
+        # and the kernel would then refuse our directory root
+        raise MountFailed(f"cannot mount on {mountpoint}: not a directory")
     served = threading.Event()
 
     def ready() -> None:
@@ -297,7 +302,9 @@ class MountThread:
 
         Raises
         ------
-        FuseUnavailable, RuntimeError
+        FuseUnavailable
+            No FUSE here.
+        MountFailed
             The mount failed (or did not come up within ``timeout``).
         """
         load_binding()  # fail here, in the caller's thread, when absent
@@ -307,21 +314,24 @@ class MountThread:
         # fuse_daemonize() changes the process's directory to / even in the
         # foreground; it has run by the time init() is called: undo it
         os.chdir(cwd)
-        if not ready or self._error is not None:
-            raise self._error or RuntimeError(f"mount at {self.mountpoint} timed out")
+        if self._error is not None:
+            raise self._error
+        if not ready:
+            raise MountFailed(f"the mount at {self.mountpoint} timed out")
         deadline = time.monotonic() + timeout
         while not os.path.ismount(self.mountpoint):
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"{self.mountpoint} did not become a mount point")
+                raise MountFailed(f"{self.mountpoint} did not become a mount point")
             time.sleep(0.01)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Unmount and wait for the loop to end."""
-        if self._thread.is_alive() and os.path.ismount(self.mountpoint):
+        """Unmount (lazily if busy) and wait for the loop to end."""
+        if self._thread.is_alive():
             try:
                 unmount(self.mountpoint)
             except subprocess.CalledProcessError:
-                unmount(self.mountpoint, lazy=True)
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    unmount(self.mountpoint, lazy=True)
         self._thread.join(timeout)
 
 

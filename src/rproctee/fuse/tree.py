@@ -26,7 +26,7 @@ from __future__ import annotations
 import errno
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rproctee.linux.errors import RprocErrno
 from rproctee.linux.sysfs import Debugfs, Sysfs
@@ -105,6 +105,14 @@ class Node:
         Symlink target (links only).
     size : int
         ``st_size`` (sysfs attributes: ``PAGE_SIZE``; debugfs: 0).
+    read : callable() -> bytes, or None
+        The whole content (None: the file has no read operation).
+    write : callable(bytes) -> int, or None
+        One ``write(2)``; returns the count (None: no write operation).
+    children : callable() -> list of str, or None
+        A directory's entries, computed when listed.
+    kernfs : bool
+        A sysfs file (kernfs rules at open) rather than a debugfs one.
     """
 
     kind: str
@@ -114,7 +122,7 @@ class Node:
     read: Callable[[], bytes] | None = None
     write: Callable[[bytes], int] | None = None
     children: Callable[[], list[str]] | None = None
-    kernfs: bool = field(default=False)
+    kernfs: bool = False
 
     @property
     def st_mode(self) -> int:
