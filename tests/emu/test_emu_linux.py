@@ -155,6 +155,20 @@ def test_coredump_carries_the_faulting_registers() -> None:
 def test_no_crash_no_registers() -> None:
     with pytest.raises(ValueError, match="no crash recorded"):
         EmulatedFirmware().coredump_with_registers(b"")
+    assert EmulatedFirmware().crash_note() is None
+
+
+def test_crash_note_is_the_prstatus_record() -> None:
+    board, fw = system("fw_fault_udf")
+    board.rproc.boot()
+    board.rproc.tick(2)
+    note = fw.crash_note()
+    assert note is not None
+    namesz, descsz, kind = struct.unpack_from("<3I", note)
+    assert (namesz, descsz, kind) == (5, 148, 1) and note[12:17] == b"CORE\0"
+    pc = struct.unpack_from("<I", note, 20 + PR_REG_OFFSET + 15 * 4)[0]
+    assert pc == symbols("fw_fault_udf")["fault_insn"]
+    assert struct.unpack_from("<h", note, 20 + 12)[0] == 4  # SIGILL
 
 
 def test_shutdown_holds_the_core_in_reset() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from rproctee.emu.core import DEFAULT_BUDGET, EmulatedCore
 from rproctee.emu.faults import CrashReport
 from rproctee.emu.peripherals import Ipcc, Peripheral
-from rproctee.emu.prstatus import core_with_registers
+from rproctee.emu.prstatus import core_with_registers, prstatus_note
 from rproctee.linux.firmware_hook import Crash, FirmwareContext
 
 #: IPCC channels the stm32 driver binds to virtqueues (mbox "vq0", "vq1").
@@ -211,6 +211,16 @@ class EmulatedFirmware:
     def last_crash(self) -> CrashReport | None:
         """The latest crash report, if any."""
         return self.crashes[-1] if self.crashes else None
+
+    def crash_note(self) -> bytes | None:
+        """The ``NT_PRSTATUS`` note record of the last crash (None: no crash).
+
+        For a coredump writer that adds its own ``PT_NOTE`` segment.
+        """
+        report = self.last_crash
+        if report is None:
+            return None
+        return prstatus_note(report.registers, report.kind.signal)
 
     def coredump_with_registers(self, core: bytes) -> bytes:
         """``core`` (an rproc coredump) with the last crash's ``NT_PRSTATUS``.
