@@ -78,6 +78,8 @@ def _corpus() -> dict[str, bytes]:
         "vdev-truncated": _elf(good, build_resource_table([VDEV])[:-1]),
         "odd-offset-carveout": _elf(good, odd),
         "sh-name-7fffffff": patch(elf, shdr_field(lay, 1, "sh_name"), 0x7FFFFFFF),
+        # rproc_da_to_va's int offset: 0x1_1000_0000 - mcuram2.da keeps 0
+        "elf64-paddr-above-4g": _elf([Seg(0x1_1000_0000, b"\xcc" * 8)], elf_class=64),
     }
 
 
@@ -125,6 +127,7 @@ EXPECTED_LINUX = {
     "vdev-truncated": False,
     "odd-offset-carveout": False,
     "sh-name-7fffffff": False,
+    "elf64-paddr-above-4g": True,
 }
 
 
@@ -227,8 +230,26 @@ def _no_tee_boot_verdict(elf: bytes) -> bool:
 _HAS_NORMAL_WORLD = importlib.util.find_spec("rproctee.linux.system") is not None
 
 
+# The rproc core's own carveout walk (rproctee.linux.carveouts.da_to_va) does
+# not truncate da - carveout.da to an int as rproc_da_to_va does.
+_CORE_DIFFERS = {"elf64-paddr-above-4g"}
+
+
 @pytest.mark.skipif(not _HAS_NORMAL_WORLD, reason="normal world not built yet")
-@pytest.mark.parametrize("name", sorted(CORPUS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.xfail(
+                reason="the core's da_to_va lacks rproc_da_to_va's int offset"
+            ),
+        )
+        if n in _CORE_DIFFERS
+        else n
+        for n in sorted(CORPUS)
+    ],
+)
 def test_check_agrees_with_the_no_tee_boot(name: str) -> None:
     elf = CORPUS[name]
     assert _no_tee_boot_verdict(elf) == check_firmware(elf, DK2).linux_would_load
