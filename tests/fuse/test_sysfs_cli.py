@@ -239,3 +239,23 @@ def test_run_tears_down_on_sigterm(tmp_path: Path, fuse_ok: None) -> None:
     log = _events(events)  # shut down at the end: stopped, offline
     assert [e["name"] for e in log if e["kind"] == "op"][-1] == "stop"
     assert [e["to"] for e in log if e["kind"] == "state"] == ["RUNNING", "OFFLINE"]
+
+
+def test_selftest_reports_a_processor_that_will_not_start(
+    tmp_path: Path, fuse_ok: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "no-firmware"  # request_firmware finds nothing
+    empty.mkdir()
+    quick = CliRunner(env={"TIMEOUT_TENTHS": "3"})  # the script's wait for a state
+    result = quick.invoke(main, [
+        "sysfs", "run", "-p", "stm32mp15-dk2", "--firmware-path", str(empty),
+        "--", "sh", str(SELFTEST)])  # fmt: skip
+    out = capfd.readouterr().out.splitlines()
+    assert result.exit_code == 1  # KSFT_FAIL
+    assert [line for line in out if re.match(r"(not )?ok \d+ ", line)] == [
+        "ok 1 remoteproc0 (m4) is offline", "not ok 2 remoteproc0 start",
+        "not ok 3 remoteproc0 stop",  # stopping an offline processor: EINVAL
+        "not ok 4 all 1 started together", "not ok 5 all 1 stopped together",
+    ]  # fmt: skip
+    assert "# write of 'start' to /sys/class/remoteproc/remoteproc0/state failed" in out
+    assert out[-1] == "# Totals: pass:1 fail:4 xfail:0 xpass:0 skip:0 error:0"
