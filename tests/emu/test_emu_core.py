@@ -30,6 +30,7 @@ from emu_helpers import (  # noqa: E402
 
 from rproctee.emu import CrashReport, EmulatedCore, FaultKind  # noqa: E402
 from rproctee.emu.peripherals import (  # noqa: E402
+    CPUID,
     Ipcc,
     RegisterFile,
     SystemControl,
@@ -291,6 +292,16 @@ def test_vector_table_outside_memory_is_a_lockup() -> None:
     assert "vector table at 0x0" in crash.reason
 
 
+@pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m7"])
+def test_other_cortex_m_cores_boot_and_name_themselves(cpu: str) -> None:
+    core, _ = bare(LDR_R0_R1 + B_SELF)
+    core = EmulatedCore(core.memory, cpu=cpu, budget=100)
+    assert core.boot() is None
+    set_regs(core, r1=0xE000ED00)  # CPUID
+    assert core.tick() is None
+    assert core.registers()["r0"] == CPUID[cpu]
+
+
 def test_platform_vector_base_and_cortex_m33() -> None:
     memory = DeviceMemory([RAM])
     memory.copy_in(0x2000, struct.pack("<2I", 0x3000, 0x2101))
@@ -319,8 +330,8 @@ def test_misplaced_extra_peripherals_are_refused() -> None:
 
 def test_bad_arguments_are_refused() -> None:
     memory = DeviceMemory([RAM])
-    with pytest.raises(ValueError, match="cpu 'cortex-m0' unknown"):
-        EmulatedCore(memory, cpu="cortex-m0")
+    with pytest.raises(ValueError, match="cpu 'cortex-a7' unknown"):
+        EmulatedCore(memory, cpu="cortex-a7")
     with pytest.raises(ValueError, match="budget 0"):
         EmulatedCore(memory, budget=0)
 

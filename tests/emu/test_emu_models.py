@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rproctee.emu.faults import CORE_REGISTERS, FaultKind, Registers
-from rproctee.emu.hook import cpu_for_platform
+from rproctee.emu.hook import cpu_for_platform, vector_base_for_platform
 from rproctee.emu.mapping import DirectMap, MmioSpan, plan_mapping
 from rproctee.emu.peripherals import (
     CSR_COUNTFLAG,
@@ -253,10 +253,43 @@ def test_add_note_refuses_what_is_not_an_elf32_core() -> None:
         add_note(bytes(exe), b"")
 
 
-def test_cpu_for_platform() -> None:
+@pytest.mark.parametrize(
+    ("compatible", "cpu"),
+    [
+        ("st,stm32mp2-m33", "cortex-m33"),
+        ("st,stm32mp2-m0", "cortex-m0"),
+        ("fsl,imx8mp-cm7", "cortex-m7"),
+        ("fsl,imx93-cm33", "cortex-m33"),
+        ("st,stm32mp1-m4", "cortex-m4"),
+    ],
+)
+def test_cpu_for_platform_reads_the_compatible(compatible: str, cpu: str) -> None:
+    spec = PlatformSpec(
+        "b", (), notes=(f"remote processor /x (compatible {compatible})",)
+    )
+    assert cpu_for_platform(spec) == cpu
+
+
+def test_cpu_for_platform_defaults_and_refusals() -> None:
     assert cpu_for_platform(PlatformSpec("stm32mp15-dk2", ())) == "cortex-m4"
-    mp2 = PlatformSpec("board", (), notes=("compatible st,stm32mp2-m33",))
-    assert cpu_for_platform(mp2) == "cortex-m33"
+    r5f = PlatformSpec(
+        "b", (), notes=("remote processor /r5f (compatible ti,j721e-r5f)",)
+    )
+    with pytest.raises(ValueError, match="ti,j721e-r5f is not a Cortex-M core"):
+        cpu_for_platform(r5f)
+
+
+def test_vector_base_for_platform() -> None:
+    dk2 = PlatformSpec("d", (RegionSpec("retram", 0, 0x38000000, 0x10000),))
+    assert vector_base_for_platform(dk2) == 0
+    mp2 = PlatformSpec(
+        "m",
+        (
+            RegionSpec("data", 0x80800000, 0, 0x1000),
+            RegionSpec("fw", 0x80000000, 0, 0x1000),
+        ),
+    )
+    assert vector_base_for_platform(mp2) == 0x80000000
 
 
 # -- NVIC ----------------------------------------------------------------------------

@@ -27,7 +27,11 @@ from rproctee.emu.core import (
     unicorn_available,
 )
 from rproctee.emu.faults import CrashReport, FaultKind, Registers
-from rproctee.emu.hook import EmulatedFirmware, cpu_for_platform
+from rproctee.emu.hook import (
+    EmulatedFirmware,
+    cpu_for_platform,
+    vector_base_for_platform,
+)
 from rproctee.emu.prstatus import core_with_registers, prstatus_note
 
 __all__ = [
@@ -43,4 +47,5 @@ __all__ = [
     "load_unicorn",
     "prstatus_note",
     "unicorn_available",
+    "vector_base_for_platform",
 ]

@@ -53,7 +53,9 @@ from rproctee.platform.memory import DeviceMemory
 
 #: The cores the model runs and unicorn's model for each.
 CPU_MODELS = {
+    "cortex-m0": "UC_CPU_ARM_CORTEX_M0",  # also runs M0+ code (same ISA)
     "cortex-m4": "UC_CPU_ARM_CORTEX_M4",
+    "cortex-m7": "UC_CPU_ARM_CORTEX_M7",
     "cortex-m33": "UC_CPU_ARM_CORTEX_M33",
 }
 DEFAULT_BUDGET = 100_000
@@ -134,7 +136,8 @@ class EmulatedCore:
     memory : DeviceMemory
         The device memories the loader filled; mapped, never copied.
     cpu : str
-        ``"cortex-m4"`` (stm32mp15) or ``"cortex-m33"`` (stm32mp2).
+        ``"cortex-m4"`` (stm32mp15), ``"cortex-m33"`` (stm32mp2, i.MX93),
+        ``"cortex-m7"`` (i.MX8MP) or ``"cortex-m0"`` (stm32mp2's M0+).
     vector_base : int
         Device address of the vector table the core boots from.
     budget : int

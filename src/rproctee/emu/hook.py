@@ -28,22 +28,61 @@ from rproctee.linux.firmware_hook import Crash, FirmwareContext
 VQ_CHANNELS = (0, 1)
 
 
+#: compatible-string fragments -> the core the emulator runs for them.
+_CORES = (
+    ("m33", "cortex-m33"),
+    ("cm7", "cortex-m7"),
+    ("-m7", "cortex-m7"),
+    ("-m0", "cortex-m0"),
+    ("-m4", "cortex-m4"),
+    ("stm32mp1", "cortex-m4"),
+)
+#: Fragments of processors that are not Cortex-M.
+_NOT_M = ("r5f", "dsp", "c66", "c71", "hifi", "a53", "a72", "riscv")
+
+
 def cpu_for_platform(platform: Any) -> str:
-    """The core a platform's remote processor is: ``cortex-m33`` for stm32mp2.
+    """The Cortex-M core a platform's remote processor is.
 
     A :class:`~rproctee.platform.board.PlatformSpec` does not name its core;
-    the board name, source and notes (a device tree's ``compatible``) tell
-    stm32mp2 (Cortex-M33) from stm32mp15 (Cortex-M4, the default).
+    a device tree platform's notes carry the node's ``compatible``
+    (``st,stm32mp2-m33``, ``fsl,imx8mp-cm7``, ``fsl,imx93-cm33``...), which
+    decides. Presets and profiles that say nothing are stm32mp15 boards
+    (Cortex-M4).
+
+    Raises
+    ------
+    ValueError
+        The compatible names a processor that is not a Cortex-M (R5F, DSP...).
     """
-    words = " ".join(
-        str(x)
-        for x in (
-            getattr(platform, "name", ""),
-            getattr(platform, "source", ""),
-            *getattr(platform, "notes", ()),
-        )
+    compatible = " ".join(
+        note.split("compatible", 1)[1]
+        for note in getattr(platform, "notes", ())
+        if "compatible" in note
     ).lower()
-    return "cortex-m33" if "stm32mp2" in words or "m33" in words else "cortex-m4"
+    for fragment in _NOT_M:
+        if fragment in compatible:
+            raise ValueError(
+                f"remote processor {compatible.strip(' ()')} is not a Cortex-M core: "
+                "the emulated core runs Cortex-M0/M4/M7/M33 firmware only"
+            )
+    for fragment, cpu in _CORES:
+        if fragment in compatible:
+            return cpu
+    return "cortex-m4"
+
+
+def vector_base_for_platform(platform: Any) -> int:
+    """Where the core finds its vector table on ``platform``.
+
+    0 when a region holds device address 0 (stm32mp15: RETRAM, the M4's
+    boot memory); otherwise the lowest region (stm32mp2's M33 boots from
+    the start of its firmware memory, which the platform does not name).
+    """
+    regions = getattr(platform, "regions", ())
+    if not regions or any(r.da == 0 for r in regions):
+        return 0
+    return int(min(r.da for r in regions))
 
 
 class EmulatedFirmware:

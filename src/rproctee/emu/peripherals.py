@@ -411,7 +411,12 @@ NVIC_IRQS = 160
 SVCALL_EXCEPTION, PENDSV_EXCEPTION, SYSTICK_EXCEPTION = 11, 14, 15
 
 #: CPUID of the cores the model runs (Arm's CPUID base register values).
-CPUID = {"cortex-m4": 0x410FC241, "cortex-m33": 0x411FD210}
+CPUID = {
+    "cortex-m0": 0x410CC601,  # Cortex-M0+ r0p1 (stm32mp2's M0+)
+    "cortex-m4": 0x410FC241,
+    "cortex-m7": 0x411FC272,
+    "cortex-m33": 0x411FD210,
+}
 
 
 class SystemControl(Peripheral):
