@@ -48,9 +48,9 @@ def key_pem() -> bytes:
     return public_key_pem(signing_key())  # type: ignore[arg-type]
 
 
-def loaded_world(name: str, policy: str = "strict") -> SecureWorld:
+def loaded_world(name: str, policy: str = "strict", **kw: object) -> SecureWorld:
     """A DK2 secure world whose TA loaded firmware ``name`` (LOAD_FW)."""
-    world = build_secure_world(dk2(), policy=policy, key_pem=key_pem())
+    world = build_secure_world(dk2(), policy=policy, key_pem=key_pem(), **kw)  # type: ignore[arg-type]
     session = TeeContext(world.core).open_session(TA_UUID, [value_in(0)])
     answer = session.invoke_command(
         TaCommand.LOAD_FW, [value_in(0), memref_in(signed(name))]

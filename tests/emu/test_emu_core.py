@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,6 +84,18 @@ def test_core_stores_are_at_once_in_device_memory_and_back() -> None:
     assert world.memory.read_da(0x10030000, 2) == b"\xaa\xbb"
     world.memory.view_da(0x10030004, 2)[:] = [1, 2]
     assert bytes(core.uc.mem_read(0x10030004, 2)) == b"\x01\x02"
+
+
+def test_memmap_backed_regions_are_mapped_too(tmp_path: Path) -> None:
+    world = loaded_world("fw_virtio", backing_dir=tmp_path)
+    core = EmulatedCore(world.memory, budget=BUDGET)
+    assert core.boot() is None
+    core.run(1)
+    world.memory.flush()
+    da, _ = rsc_location("fw_virtio")
+    status_at = da + table_in_memory(world.memory, "fw_virtio").vdevs()[0].status_offset
+    # retram (da 0) is the file retram.bin: the core's store is in it
+    assert (tmp_path / "retram.bin").read_bytes()[status_at] == 4
 
 
 # -- firmware behaviour ----------------------------------------------------------------
