@@ -49,15 +49,16 @@ class Session:
     ----------
     boards : Boards
     tree : SysfsTree
-    demo_key : bool
-        True when the firmware is the demo one, signed with a key of this run.
+    demo : bool
+        True when the firmware is the demo one (under the TEE, signed with a
+        key made for the run).
     problems : list of str
         What the final shutdown reported.
     """
 
     boards: Boards
     tree: SysfsTree
-    demo_key: bool = False
+    demo: bool = False
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -66,7 +67,11 @@ class Session:
         last = info["instances"] - 1
         names = "remoteproc0" + (f"..remoteproc{last}" if last else "")
         ops = f"TEE ops, series {info['series']}" if info["ops"] == "tee" else "ELF ops"
-        demo = " (demo, signed with a key made for this run)" if self.demo_key else ""
+        demo = ""
+        if self.demo and info["ops"] == "tee":
+            demo = " (the demo, signed with a key made for this run)"
+        elif self.demo:
+            demo = " (the demo ELF)"
         where = f"{info['firmware']} from {info['firmware_path']}"
         return f"{names}: {ops}; firmware {where}{demo}"
 
@@ -96,7 +101,8 @@ def open_session(
                 prefix="rproctee-firmware-")))  # fmt: skip
             key_pem = write_demo_firmware(root, options.firmware, options.tee)
         boards = build_boards(options, root, key_pem=key_pem, events=stream)
-        session = Session(boards, SysfsTree(boards.instances), key_pem is not None)
+        demo = options.firmware_path is None
+        session = Session(boards, SysfsTree(boards.instances), demo)
         try:
             yield session
         finally:
