@@ -279,6 +279,19 @@ def test_cpu_for_platform_defaults_and_refusals() -> None:
         cpu_for_platform(r5f)
 
 
+def test_emulated_firmware_for_platform() -> None:
+    from rproctee.emu import EmulatedFirmware
+
+    mp2 = PlatformSpec(
+        "m",
+        (RegionSpec("fw", 0x80000000, 0, 0x1000),),
+        notes=("remote processor /m33@0 (compatible st,stm32mp2-m33)",),
+    )
+    fw = EmulatedFirmware.for_platform(mp2, budget=10)
+    assert (fw.cpu, fw.vector_base, fw.budget) == ("cortex-m33", 0x80000000, 10)
+    assert EmulatedFirmware.for_platform(mp2, cpu="cortex-m4").cpu == "cortex-m4"
+
+
 def test_vector_base_for_platform() -> None:
     dk2 = PlatformSpec("d", (RegionSpec("retram", 0, 0x38000000, 0x10000),))
     assert vector_base_for_platform(dk2) == 0

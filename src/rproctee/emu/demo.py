@@ -16,11 +16,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from rproctee.emu.hook import (
-    EmulatedFirmware,
-    cpu_for_platform,
-    vector_base_for_platform,
-)
+from rproctee.emu.hook import EmulatedFirmware
 from rproctee.emu.prstatus import PR_REG_OFFSET
 from rproctee.emu.vring import HostVirtqueue
 
@@ -83,9 +79,8 @@ def run_emulated_demo(
     spec = load_platform(platform)
     key = generate_key("rsa2048")
     image = build_image([elf], KeySigner(key))
-    fw = EmulatedFirmware(
-        cpu=cpu_for_platform(spec), vector_base=vector_base_for_platform(spec),
-        budget=budget,
+    fw = EmulatedFirmware.for_platform(
+        spec, budget=budget,
         on_uart_line=emit("uart"), on_trace_line=emit("trace"),
     )  # fmt: skip
     board = build_system(spec, image, series=series, key_pem=public_key_pem(key),

@@ -91,7 +91,8 @@ class EmulatedFirmware:
     Parameters
     ----------
     cpu : str
-        ``"cortex-m4"`` or ``"cortex-m33"``.
+        ``"cortex-m4"``, ``"cortex-m33"``, ``"cortex-m7"`` or ``"cortex-m0"``
+        (:meth:`for_platform` picks it from the platform).
     vector_base : int
         Device address of the vector table.
     budget : int
@@ -145,6 +146,22 @@ class EmulatedFirmware:
         self.doorbells = 0
         self._ctx: FirmwareContext | None = None
         self._pending: CrashReport | None = None
+
+    @classmethod
+    def for_platform(cls, platform: Any, **kw: Any) -> EmulatedFirmware:
+        """The emulated firmware for ``platform``'s core and boot address.
+
+        ``cpu`` and ``vector_base`` come from :func:`cpu_for_platform` and
+        :func:`vector_base_for_platform` unless given in ``kw``.
+
+        Raises
+        ------
+        ValueError
+            The platform's processor is not a Cortex-M.
+        """
+        kw.setdefault("cpu", cpu_for_platform(platform))
+        kw.setdefault("vector_base", vector_base_for_platform(platform))
+        return cls(**kw)
 
     def _core_for(self, ctx: FirmwareContext) -> EmulatedCore:
         if self.core is None or self.core.memory is not ctx.memory:
