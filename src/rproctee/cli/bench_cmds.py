@@ -232,7 +232,9 @@ def _load_method(img: BenchImage, policy: str, threads: int) -> Method:
     from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
     from rproctee.tee.params import memref_in, value_in
 
-    world = build_secure_world(img.platform, policy=policy)
+    # the TA copies the hash table (64 bytes a segment) to its heap
+    heap = max(4096, 2 * 64 * len(img.segments) + 16384)
+    world = build_secure_world(img.platform, policy=policy, heap_size=heap)
     world.core.threads = threads
     session = TeeContext(world.core).open_session(TA_UUID, [value_in(0)])
     view = memoryview(img.image)

@@ -46,6 +46,26 @@ _CODE_REASON = {
 }
 
 
+#: Up to this many regions, lookups loop in Python (see DeviceMemory._locate).
+SMALL_TABLE = 16
+
+
+def _locate_small(addr: int, size: int, spans: list[tuple[int, int]]) -> int:
+    """``kernels.locate`` over ``(start, end)`` spans, same answers and codes:
+    the first region holding ``[addr, addr+size)`` whole, else straddle if
+    one overlaps it, else outside; size 0 is zero-size."""
+    if size == 0:
+        return int(kernels.LOC_ZERO_SIZE)
+    end = addr + size
+    touched = False
+    for i, (lo, hi) in enumerate(spans):
+        if lo <= addr and end <= hi:
+            return i
+        if addr < hi and lo < end:
+            touched = True
+    return int(kernels.LOC_STRADDLE if touched else kernels.LOC_OUTSIDE)
+
+
 @dataclass(frozen=True)
 class RegionSpec:
     """One device memory: name, device address, physical address, size, rights."""
@@ -136,6 +156,8 @@ class DeviceMemory:
         self._da_base = np.array([r.da for r in self.regions], dtype=np.uint64)
         self._pa_base = np.array([r.pa for r in self.regions], dtype=np.uint64)
         self._sizes = np.array([r.size for r in self.regions], dtype=np.uint64)
+        self._da_spans = [(r.da, r.da + r.size) for r in self.regions]
+        self._pa_spans = [(r.pa, r.pa + r.size) for r in self.regions]
         if mode != "lazy":
             for index in range(len(self.regions)):
                 self._prefault_region(index)
@@ -214,10 +236,38 @@ class DeviceMemory:
     def _locate(self, space: str, addr: int, size: int, bases: np.ndarray) -> int:
         if addr < 0 or size < 0 or addr >= U64_LIMIT or size >= U64_LIMIT:
             raise AddressError(space, addr, size, "outside")
-        code = int(kernels.locate(addr, size, bases, self._sizes))
+        if len(self.regions) <= SMALL_TABLE:
+            # a few regions: a loop over Python ints beats entering the
+            # kernel with numpy arrays (about 1 us against several per call)
+            table = self._da_spans if bases is self._da_base else self._pa_spans
+            code = _locate_small(addr, size, table)
+        else:
+            code = int(kernels.locate(addr, size, bases, self._sizes))
         if code < 0:
             raise AddressError(space, addr, size, _CODE_REASON[code])
         return code
+
+    def writable_prefix(
+        self, das: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64]
+    ) -> int:
+        """How many leading ranges ``[das[k], +sizes[k])`` each lie whole in
+        one writable region (one vectorised pass; see :meth:`require_writable`)."""
+        if das.size == 0:
+            return 0
+        codes = kernels.locate_intervals(
+            np.ascontiguousarray(das, dtype=np.uint64),
+            np.ascontiguousarray(sizes, dtype=np.uint64),
+            self._da_base,
+            self._sizes,
+        )
+        writable = np.array(
+            [self.is_writable(i) for i in range(len(self.regions))] + [False],
+            dtype=bool,
+        )
+        # a negative code (outside, straddle, empty) indexes the False guard
+        ok = writable[np.where(codes >= 0, codes, len(self.regions))]
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if bad.size else int(das.size)
 
     def da_to_pa(self, da: int, size: int) -> int:
         """Translate a device range to the physical address of its start."""

@@ -10,6 +10,7 @@ same for both policies, the TA is what differs.
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import struct
 import time
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
@@ -87,6 +89,11 @@ class PtaCommand(IntEnum):
     #: running on the worker threads. Any range the per-segment calls would
     #: refuse: NOT_SUPPORTED before any write (make those calls instead).
     LOAD_SEGMENTS_SHA256 = 0x1002
+    #: Model extension, strict platforms only (not upstream): [0] id;
+    #: [1] memref in = (da, size) u64 little-endian pairs; [2] out a = how
+    #: many leading ranges DA_TO_PA_WRITABLE would accept, all checked in
+    #: one pass (the strict plan's region checks of many segments).
+    RANGES_WRITABLE = 0x1003
 
 
 #: One record of LOAD_SEGMENTS_SHA256: memref offset, da, filesz, memsz
@@ -129,13 +136,15 @@ class _BatchResult:
 
 def _balanced(jobs: list[_BatchJob], workers: int) -> list[list[tuple[int, _BatchJob]]]:
     """Records spread over at most ``workers`` groups of similar byte counts
-    (largest first onto the lightest group); each keeps its record index."""
+    (largest first onto the lightest group); each keeps its record index.
+    Inside a group records stay largest first, so the kernel's two lanes
+    run messages of similar lengths side by side."""
     groups: list[list[tuple[int, _BatchJob]]] = [[] for _ in range(workers)]
-    load = [0] * workers
+    heap = [(0, g) for g in range(workers)]
     for k in sorted(range(len(jobs)), key=lambda k: -(len(jobs[k].src) + jobs[k].tail)):
-        g = load.index(min(load))
+        load, g = heapq.heappop(heap)
         groups[g].append((k, jobs[k]))
-        load[g] += len(jobs[k].src) + jobs[k].tail
+        heapq.heappush(heap, (load + len(jobs[k].src) + jobs[k].tail, g))
     return [g for g in groups if g] or [[]]
 
 
@@ -259,6 +268,7 @@ class Stm32mpRemoteprocPta:
                     PtaCommand.DUMP_MEMORY: self._dump,
                     PtaCommand.DA_TO_PA_WRITABLE: self._da_to_pa_writable,
                     PtaCommand.LOAD_SEGMENTS_SHA256: self._load_segments,
+                    PtaCommand.RANGES_WRITABLE: self._ranges_writable,
                 }
                 if self.policy is Policy.STRICT
                 else {}
@@ -528,6 +538,17 @@ class Stm32mpRemoteprocPta:
         pa = self._translate_writable(_value(params, 0).a, addr.a, size.a)
         out = _value(params, 3)
         out.a, out.b = pa & 0xFFFFFFFF, pa >> 32
+
+    def _ranges_writable(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.RANGES_WRITABLE
+        _check_types(cmd, ptypes, param_types(VI, MI, VO))
+        raw = _memref(params, 1).view()
+        out = _value(params, 2)
+        if _value(params, 0).a not in self.processor_ids or len(raw) % 16:
+            out.a = 0  # every range-by-range call would refuse: let them say why
+            return
+        pairs = np.frombuffer(raw, dtype="<u8").reshape(-1, 2)
+        out.a = self.memory.writable_prefix(pairs[:, 0], pairs[:, 1])
 
     def _verify_digest(self, ptypes: int, params: list[Param]) -> None:
         cmd = PtaCommand.VERIFY_DIGEST

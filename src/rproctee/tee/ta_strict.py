@@ -27,9 +27,12 @@ import hmac
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from rproctee.elf import Phdr
 from rproctee.rsctable import RscTableError, parse_resource_table
-from rproctee.tee.params import ParamType
+from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
+from rproctee.tee.pta_stm32mp import PtaCommand
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
     PT_LOAD,
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from rproctee.tee.ta_load import FirmwareLoad
 
 VI, VO = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT
+MI = ParamType.MEMREF_INPUT
 
 
 def _fmt(reason: str) -> TeeError:
@@ -193,17 +197,40 @@ class StrictPlan:
                 )
 
     def _regions(self) -> None:
+        ranges: list[tuple[int, int, str]] = []
         for s in self.segments:
             ph = s.phdr
             if ph.p_filesz:
-                self._translate(ph.p_paddr, ph.p_filesz, "segment")
+                ranges.append((ph.p_paddr, ph.p_filesz, "segment"))
             if ph.p_memsz > ph.p_filesz:
-                self._translate(
-                    ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz, "zero-fill"
+                ranges.append(
+                    (ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz, "zero-fill")
                 )
+        # all ranges in one platform call; from the first it refuses (or for
+        # all, on a platform without it) one call each, whose answer is the
+        # exact error of the range-by-range check
+        for da, size, what in ranges[self._writable_prefix(ranges) :]:
+            self._translate(da, size, what)
         if self.rsc[1]:
             pa = self.load.translate_rsc(self.rsc[0], self.rsc[1])
             self.rsc = (pa, self.rsc[1])
+
+    def _writable_prefix(self, ranges: list[tuple[int, int, str]]) -> int:
+        """How many leading ``ranges`` PTA RANGES_WRITABLE accepts (0: none,
+        or the platform does not have the command)."""
+        if len(ranges) < 2:
+            return 0
+        ld = self.load
+        table = np.array([(da & U32, size & U32) for da, size, _w in ranges],
+                         dtype="<u8")  # fmt: skip
+        out = Value(kind=VO)
+        params: list[Param] = [ld._id(), Memref(table.tobytes(), kind=MI,
+                               addr=0x100000), out]  # fmt: skip
+        try:
+            ld.ta.pta(PtaCommand.RANGES_WRITABLE, param_types(VI, MI, VO), params)
+        except TeeError:
+            return 0
+        return min(out.a, len(ranges))
 
     def _translate(self, da: int, size: int, what: str) -> None:
         self.load.da_to_pa(da, size, what, write=True)
