@@ -6,27 +6,26 @@ firmware's fault handler: the report then carries the registers of the
 faulting context, which is what a coredump should show. Each kind maps to
 the ``enum rproc_crash_type`` the rproc core is told:
 
-==================== ===================== ==========================================
-kind                 rproc crash type      when
-==================== ===================== ==========================================
-bus fault            ``RPROC_MMUFAULT``    a load/store/fetch outside every device
-                                           memory and peripheral, or a store into
-                                           a read-only region (an IOMMU fault on
-                                           the boards that have one)
-undefined instruction ``RPROC_FATAL_ERROR`` UDF or an encoding the core does not
-                                           have (UsageFault UNDEFINSTR)
-HardFault            ``RPROC_FATAL_ERROR`` a fault with no configurable handler:
-                                           BKPT with no debugger (DEBUGEVT),
-                                           SVC with no handler or priority,
-                                           an unusable vector or stacking
-                                           fault at exception entry, a bad
-                                           EXC_RETURN, a branch to ARM state
-                                           (INVSTATE)
-lockup               ``RPROC_FATAL_ERROR`` the reset sequence itself fails (vector
-                                           table unreadable, initial SP or reset
-                                           vector unusable)
-watchdog             ``RPROC_WATCHDOG``    the IWDG was not fed in time
-==================== ===================== ==========================================
+===================== ====================== ==========================================
+kind                  rproc crash type       when
+===================== ====================== ==========================================
+bus fault             ``RPROC_MMUFAULT``     a load/store/fetch outside every device
+                                             memory and peripheral, or a store into a
+                                             read-only region (an IOMMU fault on the
+                                             boards that have one)
+undefined instruction ``RPROC_FATAL_ERROR``  UDF or an encoding the core does not
+                                             have (UsageFault UNDEFINSTR, NOCP)
+HardFault             ``RPROC_FATAL_ERROR``  a fault with no configurable handler:
+                                             BKPT with no debugger (DEBUGEVT), SVC
+                                             with no handler or priority, an unusable
+                                             vector or a stacking fault at exception
+                                             entry, a bad EXC_RETURN, a branch to ARM
+                                             state (INVSTATE)
+lockup                ``RPROC_FATAL_ERROR``  the reset sequence fails: vector table
+                                             unreadable, reset vector not a Thumb
+                                             address in device memory
+watchdog              ``RPROC_WATCHDOG``     the IWDG was not fed in time
+===================== ====================== ==========================================
 """
 
 from __future__ import annotations

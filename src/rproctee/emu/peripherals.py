@@ -145,7 +145,10 @@ IPCC_HWCFGR, IPCC_VER, IPCC_ID, IPCC_SID = 0x3F0, 0x3F4, 0x3F8, 0x3FC
 IPCC_CHANNELS = 6
 IPCC_CR_RXOIE = 1 << 0
 #: The M4's "RX channel occupied" interrupt line (IPCC_RX1_IRQn in ST's M4
-#: examples); a constructor argument, for other boards.
+#: examples: a CubeIDE-built stm32mp15 M4 firmware enables 103 and 104, RX
+#: and TX, after HAL_IPCC_Init); a constructor argument, for other boards.
+#: The TX "channel free" interrupt is not modelled: a channel is free again
+#: as soon as the firmware rings it.
 IPCC_RX_IRQ = 103
 
 
