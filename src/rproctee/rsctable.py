@@ -30,7 +30,7 @@ rewrites concurrently cannot pass a check and then change.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -99,6 +99,9 @@ class RscTableError(RprocError, ValueError):
         ``vendor`` (handlers).
     value : int or None
         The offending value.
+    note : str
+        The model's explanation where the kernel logs nothing (``message``
+        is then ``""``).
     """
 
     def __init__(
@@ -110,15 +113,17 @@ class RscTableError(RprocError, ValueError):
         offset: int | None = None,
         index: int | None = None,
         value: int | None = None,
+        note: str = "",
     ) -> None:
         self.errno = errno
         self.message = message
+        self.note = note
         self.offset = offset
         self.index = index
         self.check = check
         self.value = value
         where = "" if offset is None else f" (entry {index} at offset {offset:#x})"
-        super().__init__(f"{message}{where}: -{errno}")
+        super().__init__(f"{message or note}{where}: -{errno}")
 
 
 @dataclass(frozen=True)
@@ -418,6 +423,7 @@ def parse_resource_table(
     *,
     has_iommu: bool = True,
     handle_rsc: HandleRsc | None = None,
+    on_entry: Callable[[RscEntry], None] | None = None,
 ) -> ResourceTable:
     """Validate and decode a resource table as Linux 6.12 walks it.
 
@@ -432,6 +438,11 @@ def parse_resource_table(
     handle_rsc : callable, optional
         The driver's ``ops->handle_rsc`` for vendor entries (none: every
         vendor entry is skipped with "unsupported vendor resource %d").
+    on_entry : callable(entry), optional
+        Called with each entry right after its format checks, in table
+        order: the rest of the kernel's handler (matching a carveout to a
+        registered one...).  Raising :class:`RscTableError` stops the walk
+        there, as a handler's error does.
 
     Returns
     -------
@@ -453,6 +464,8 @@ def parse_resource_table(
     for index, offset in enumerate(offsets):
         _check_entry_offset(offset, len(data), index)
         entry = _entry(data, index, offset, has_iommu, handle_rsc, warnings)
+        if on_entry is not None:
+            on_entry(entry)
         entries.append(entry)
     return ResourceTable(
         ver, num, (0, 0), tuple(offsets), tuple(entries), len(data), tuple(warnings)

@@ -22,6 +22,7 @@ from rproctee.linux.elf_loader import (
 from rproctee.platform.board import PlatformSpec, load_platform
 from rproctee.platform.check import check_firmware
 from rproctee.rsctable import (
+    FW_RSC_ADDR_ANY,
     CarveoutRsc,
     TraceRsc,
     VdevRsc,
@@ -37,6 +38,10 @@ VDEV = VdevRsc(0, 7, 0, 1, 0, 4, 0, 2, (0, 0), (VringRsc(0, 16, 8, 0, 0),) * 2, 
 def _elf(segs: list[Seg], table: bytes | None = TABLE, **kw: int) -> bytes:
     sections = [Sec(".resource_table", 0x10000000, table)] if table is not None else []
     return build(segs, sections, **kw)[0]
+
+
+def _carve(da: int, length: int, name: str, times: int = 1) -> bytes:
+    return build_resource_table([CarveoutRsc(0, da, 0, length, 0, 0, name)] * times)
 
 
 def _corpus() -> dict[str, bytes]:
@@ -78,6 +83,14 @@ def _corpus() -> dict[str, bytes]:
         "vdev-truncated": _elf(good, build_resource_table([VDEV])[:-1]),
         "odd-offset-carveout": _elf(good, odd),
         "sh-name-7fffffff": patch(elf, shdr_field(lay, 1, "sh_name"), 0x7FFFFFFF),
+        # rproc_handle_carveout: entries named after registered carveouts
+        "carveout-too-long": _elf(good, _carve(0x0, 0x20000, "retram")),
+        "carveout-da-below": _elf(good, _carve(0x0FFFF000, 0x1000, "mcuram2")),
+        "carveout-fits": _elf(good, _carve(0x10000000, 0x1000, "mcuram2")),
+        "carveout-any": _elf(good, _carve(FW_RSC_ADDR_ANY, 0x1000, "mcuram2")),
+        "carveout-twice": _elf(good, _carve(0x10000000, 0x1000, "mcuram2", 2)),
+        "carveout-dma": _elf(good, _carve(FW_RSC_ADDR_ANY, 0x1000, "dmabuf")),
+        "carveout-dma-twice": _elf(good, _carve(FW_RSC_ADDR_ANY, 0x1000, "dmabuf", 2)),
         # rproc_da_to_va's int offset: 0x1_1000_0000 - mcuram2.da keeps 0
         "elf64-paddr-above-4g": _elf([Seg(0x1_1000_0000, b"\xcc" * 8)], elf_class=64),
     }
@@ -128,6 +141,13 @@ EXPECTED_LINUX = {
     "odd-offset-carveout": False,
     "sh-name-7fffffff": False,
     "elf64-paddr-above-4g": True,
+    "carveout-too-long": False,
+    "carveout-da-below": False,
+    "carveout-fits": True,
+    "carveout-any": True,
+    "carveout-twice": False,
+    "carveout-dma": True,
+    "carveout-dma-twice": False,
 }
 
 

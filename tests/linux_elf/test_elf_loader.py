@@ -594,3 +594,62 @@ def test_elf64_paddr_above_4g_lands_where_the_int_offset_points() -> None:
     assert (seg.target.region, seg.target.offset) == ("mcuram2", 0)
     assert memory.read_da(0x10000000, 8) == b"\xcc" * 8
     assert [(w.op, w.da) for w in memory.writes] == [("copy", 0x10000000)]
+
+
+# -- rproc_handle_carveout against the registered carveouts ---------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "message", "note"),
+    [
+        ([CarveoutRsc(0, 0x0, 0, 0x10001, 0, 0, "retram")],
+         "Registered carveout doesn't fit len request", ""),
+        ([CarveoutRsc(0, 0xFFF0, 0, 0x20, 0, 0, "retram")],
+         "Registered carveout doesn't fit len request", ""),
+        ([CarveoutRsc(0, 0x0FFFFFF0, 0, 0x10, 0, 0, "mcuram2")],
+         "Registered carveout doesn't fit da request", ""),
+        ([CarveoutRsc(0, 0x0, 0, 0x10, 0, 0, "retram")] * 2,
+         "Carveout already associated to resource table", ""),
+        ([CarveoutRsc(0, 0x0, 0, 0x10, 0, 0, "new")] * 2,
+         "Carveout already associated to resource table", ""),
+    ],
+)  # fmt: skip
+def test_registered_carveout_refusals(
+    entries: list[CarveoutRsc], message: str, note: str
+) -> None:
+    from rproctee.linux.elf_loader import rproc_handle_resources
+    from rproctee.rsctable import RscTableError
+
+    with pytest.raises(RscTableError) as info:
+        rproc_handle_resources(build_resource_table(entries), carveouts=CARVEOUTS)
+    assert (info.value.message, info.value.errno) == (message, "ENOMEM")
+    verdict = elf_boot_verdict(_with_table(build_resource_table(entries)), CARVEOUTS)
+    assert verdict.log[-1] == "Failed to process resources: -12"
+
+
+def test_registered_carveout_without_a_device_address_refuses_silently() -> None:
+    from rproctee.linux.elf_loader import rproc_handle_resources
+    from rproctee.rsctable import RscTableError
+
+    anywhere = (RegionSpec("dyn", 0xFFFFFFFF, 0x0, 0x1000),)
+    table = build_resource_table([CarveoutRsc(0, 0x10, 0, 0x10, 0, 0, "dyn")])
+    with pytest.raises(RscTableError) as info:
+        rproc_handle_resources(table, carveouts=anywhere)
+    assert info.value.message == "" and "logs nothing" in info.value.note
+    # FW_RSC_ADDR_ANY asks only for the length
+    table = build_resource_table([CarveoutRsc(0, 0xFFFFFFFF, 0, 0x10, 0, 0, "dyn")])
+    assert rproc_handle_resources(table, carveouts=anywhere) is not None
+
+
+def test_carveouts_that_fit_are_accepted() -> None:
+    from rproctee.linux.elf_loader import rproc_handle_resources
+
+    table = build_resource_table(
+        [
+            CarveoutRsc(0, 0x0, 0, 0x10000, 0, 0, "retram"),
+            CarveoutRsc(0, 0x10001000, 0, 0x1000, 0, 0, "mcuram2"),
+            CarveoutRsc(0, 0xFFFFFFFF, 0, 0x1000, 0, 0, "dmabuf"),
+        ]
+    )
+    parsed = rproc_handle_resources(table, carveouts=CARVEOUTS)
+    assert parsed is not None and len(parsed.carveouts()) == 3

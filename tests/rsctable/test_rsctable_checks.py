@@ -363,3 +363,19 @@ def test_name_without_nul_uses_all_32_bytes() -> None:
     )
     with pytest.raises(ValueError, match="longer than 32"):
         build_resource_table([CarveoutRsc(0, 0, 0, 0, 0, 0, "n" * 33)])
+
+
+def test_on_entry_runs_after_each_entry_in_order_and_can_stop_the_walk() -> None:
+    seen: list[int] = []
+
+    def on_entry(entry: object) -> None:
+        seen.append(entry.offset)  # type: ignore[attr-defined]
+        if isinstance(entry, TraceRsc):
+            raise RscTableError("", check="x", errno="ENOMEM", note="stop here")
+
+    # the vdev after the trace is truncated: on_entry stops the walk first
+    data = build_resource_table([CARVEOUT, TRACE, VDEV])[:-1]
+    with pytest.raises(RscTableError) as info:
+        parse_resource_table(data, on_entry=on_entry)
+    assert seen == [28, 84] and info.value.errno == "ENOMEM"
+    assert "stop here" in str(info.value)

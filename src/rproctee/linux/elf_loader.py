@@ -35,6 +35,7 @@ kernel's own ``dev_err`` line.  Sizes follow a 64-bit kernel (``size_t`` is
 from __future__ import annotations
 
 import enum
+import errno as _errno_mod
 import fnmatch
 import re
 import struct
@@ -45,6 +46,8 @@ from typing import Any, Protocol
 from rproctee import kernels
 from rproctee.errors import RprocError
 from rproctee.rsctable import (
+    FW_RSC_ADDR_ANY,
+    CarveoutRsc,
     HandleRsc,
     ResourceTable,
     RscTableError,
@@ -61,6 +64,7 @@ PHDR_SIZE = {ELFCLASS32: 32, ELFCLASS64: 56}
 SHDR_SIZE = {ELFCLASS32: 40, ELFCLASS64: 64}
 RSC_SECTION = ".resource_table"
 _U64 = (1 << 64) - 1
+_ERRNO = {name: getattr(_errno_mod, name) for name in ("EINVAL", "ENOMEM", "EFAULT")}
 
 # (offset, width) of the fields the kernel reads, per class.
 _EHDR = {
@@ -560,18 +564,99 @@ def rproc_handle_resources(
     *,
     has_iommu: bool = False,
     handle_rsc: HandleRsc | None = None,
+    carveouts: Sequence[Any] | None = None,
 ) -> ResourceTable | None:
     """``rproc_handle_resources``: the entry walk (None table: nothing to do).
+
+    Parameters
+    ----------
+    table : bytes or None
+        ``cached_table``.
+    has_iommu, handle_rsc
+        As for :func:`rproctee.rsctable.parse_resource_table`.
+    carveouts : sequence, optional
+        The carveouts the driver registered (``name``, ``da``, ``size`` or
+        ``len``): carveout entries are matched to them by name as
+        ``rproc_handle_carveout`` does (:func:`registered_carveout_handler`).
 
     Raises
     ------
     RscTableError
-        As :func:`rproctee.rsctable.parse_resource_table`; the kernel then
-        logs "Failed to process resources: %d".
+        The first entry a check refuses; the kernel then logs "Failed to
+        process resources: %d".
     """
     if table is None:
         return None
-    return parse_resource_table(table, has_iommu=has_iommu, handle_rsc=handle_rsc)
+    on_entry = None if carveouts is None else registered_carveout_handler(carveouts)
+    return parse_resource_table(
+        table, has_iommu=has_iommu, handle_rsc=handle_rsc, on_entry=on_entry
+    )
+
+
+def registered_carveout_handler(carveouts: Sequence[Any]) -> Callable[[Any], None]:
+    """``rproc_handle_carveout`` after its format checks, as an ``on_entry``.
+
+    A carveout entry whose name is a registered carveout's must fit it
+    (``rproc_check_carveout_da``) and may be tied to it once; any other name
+    becomes a new carveout of that name (allocated later from DMA memory, not
+    modelled here), which a later entry of the same name finds already tied.
+    Failures are ``-ENOMEM`` with the kernel's lines.
+    """
+    tied: set[str] = set()
+    index = [-1]
+
+    def on_entry(entry: Any) -> None:
+        index[0] += 1
+        if not isinstance(entry, CarveoutRsc):
+            return
+        if entry.name in tied:
+            message = "Carveout already associated to resource table"
+            raise _carveout_error(entry, index[0], message, "")
+        tied.add(entry.name)
+        mem = next((c for c in carveouts if c.name == entry.name), None)
+        problem = None if mem is None else _check_carveout_da(mem, entry.da, entry.len)
+        if problem is not None:
+            raise _carveout_error(entry, index[0], *problem)
+
+    return on_entry
+
+
+def _carveout_error(
+    entry: CarveoutRsc, index: int, message: str, note: str
+) -> RscTableError:
+    return RscTableError(
+        message,
+        check="carveout",
+        errno="ENOMEM",
+        offset=entry.offset,
+        index=index,
+        value=entry.da,
+        note=note,
+    )
+
+
+def _check_carveout_da(mem: Any, da: int, length: int) -> tuple[str, str] | None:
+    """``rproc_check_carveout_da``: (kernel line, model note), or None if it fits.
+
+    ``int delta = da - mem->da``, and ``delta + len`` is u32 arithmetic.
+    """
+    mem_len, mem_da = _carveout_len(mem), int(mem.da)
+    too_long = "Registered carveout doesn't fit len request"
+    if length > mem_len:
+        return too_long, ""
+    if da == FW_RSC_ADDR_ANY:
+        return None
+    if mem_da == FW_RSC_ADDR_ANY:
+        return "", (
+            f"carveout {mem.name} has no device address for da request "
+            f"0x{da:x} (rproc_check_carveout_da logs nothing)"
+        )
+    delta = (da - mem_da) & 0xFFFFFFFF
+    if delta >= 1 << 31:
+        return "Registered carveout doesn't fit da request", ""
+    if (delta + length) & 0xFFFFFFFF > mem_len:
+        return too_long, ""
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -967,14 +1052,14 @@ def elf_boot_verdict(
             state["table_error"] = parsed.rejected.message
         try:
             state["rsc_table"] = rproc_handle_resources(
-                parsed.table, has_iommu=has_iommu
+                parsed.table, has_iommu=has_iommu, carveouts=carveouts
             )
         except RscTableError as exc:
-            log.append(exc.message)
-            log.append("Failed to process resources: -22")
+            log.extend(x for x in (exc.message,) if x)
+            log.append(f"Failed to process resources: {-_ERRNO[exc.errno]}")
             return LinuxVerdict(
-                False, policy, "rproc_handle_resources", exc.errno, exc.message,
-                log=tuple(log), **state,
+                False, policy, "rproc_handle_resources", exc.errno,
+                exc.message or exc.note, log=tuple(log), **state,
             )  # fmt: skip
         if state["rsc_table"] is not None:
             log.extend(state["rsc_table"].warnings)
