@@ -146,6 +146,15 @@ def test_systick_counts_down_reloads_and_flags() -> None:
     assert not scs.read(SYST_CSR, 4) & CSR_COUNTFLAG  # cleared by the read
 
 
+def test_byte_write_to_systick_csr_keeps_countflag() -> None:
+    scs = SystemControl()
+    scs.write(SYST_RVR, 4, 9)
+    scs.write(SYST_CSR, 4, 0b101)
+    scs.advance(10)
+    scs.write(SYST_CSR, 1, 0b111)  # set TICKINT with a byte store
+    assert scs.read(SYST_CSR, 4) == CSR_COUNTFLAG | 0b111
+
+
 def test_systick_disabled_does_not_move_and_cpuid_names_the_core() -> None:
     scs = SystemControl("cortex-m33")
     scs.write(SYST_RVR, 4, 10)

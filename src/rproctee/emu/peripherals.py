@@ -64,7 +64,7 @@ class Peripheral:
             self.write_reg(reg, value & 0xFFFFFFFF)
             return
         mask = ((1 << (8 * size)) - 1) << shift
-        old = self.read_reg(reg)
+        old = self.peek_reg(reg)
         self.write_reg(reg, (old & ~mask) | ((value << shift) & mask))
 
     def _lane(self, offset: int, size: int) -> tuple[int, int]:
@@ -79,6 +79,10 @@ class Peripheral:
     def read_reg(self, reg: int) -> int:
         """One 32-bit register (subclasses); unknown registers fault."""
         raise PeripheralFault(self.name, reg, 4, "no register here")
+
+    def peek_reg(self, reg: int) -> int:
+        """A register's value without a read's side effects (for byte writes)."""
+        return self.read_reg(reg)
 
     def write_reg(self, reg: int, value: int) -> None:
         """Write one 32-bit register (subclasses); unknown registers fault."""
@@ -519,6 +523,10 @@ class SystemControl(Peripheral):
         if nvic is not None:
             return nvic
         return self.stored.get(reg, 0)
+
+    def peek_reg(self, reg: int) -> int:
+        """As :meth:`read_reg`, except that ``CSR.COUNTFLAG`` stays as it is."""
+        return self.csr if reg == SYST_CSR else self.read_reg(reg)
 
     def _icsr(self) -> int:
         pending = min(self.pending, default=0)
