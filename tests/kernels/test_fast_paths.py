@@ -18,6 +18,7 @@ from rproctee.platform.memory import DeviceMemory
 from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
 from rproctee.tee.params import memref_in, value_in, value_out
 from rproctee.tee.pta_stm32mp import PtaCommand
+from rproctee.tee.results import TeeResult
 from rproctee.tee.ta_load import load_profile
 
 IMG = build_bench_image(96 * 1024 + 52, 6, seed=3)
@@ -157,3 +158,30 @@ def test_profile_has_every_cost():
                  "region checks", "resource table", "copy+hash"):  # fmt: skip
         assert what in rows, what
     assert rows["copy+hash"]["bytes"] == sum(n for _o, _d, n, _x in IMG.segments)
+
+
+def test_region_refusal_same_error_with_the_one_pass_check():
+    """The plan checks every range in one PTA call; the range it refuses is
+    asked again alone, so the error is the range-by-range check's."""
+    import dataclasses
+
+    from rproctee.platform import RegionSpec
+
+    region = IMG.platform.regions[0]
+    short = RegionSpec(region.name, region.da, region.pa, region.size - 0x2000)
+    platform = dataclasses.replace(IMG.platform, regions=(short,))
+    answers = []
+    for fast in (True, False):
+        w = build_secure_world(platform, policy="strict")
+        if not fast:  # the platform no longer offers the one-pass check
+            table = w.pta._build_handlers()
+            table.pop(PtaCommand.RANGES_WRITABLE)
+            w.pta._handler_cache = (w.policy, table)
+        s = TeeContext(w.core).open_session(TA_UUID, [value_in(0)])
+        ans = s.invoke_command(TaCommand.LOAD_FW, [value_in(0), memref_in(IMG.image)])
+        answers.append((ans.result, ans.reason, list(w.memory.writes)))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == TeeResult.TEE_ERROR_ACCESS_DENIED
+    last = IMG.segments[-1]
+    assert answers[0][1].startswith(f"segment da {last[1]:#x} (+{last[2]:#x})")
+    assert answers[0][2] == []  # refused in the plan
