@@ -184,3 +184,30 @@ def test_linux_loader_writes_only_inside_the_carveout(
             CARVEOUT_PA <= write.pa
             and write.pa + write.len <= CARVEOUT_PA + CARVEOUT_SIZE
         )
+
+
+@given(
+    st.integers(0, 3),
+    st.lists(
+        st.tuples(st.integers(0, 0x7FF), st.integers(0, 0xFF)), min_size=1, max_size=3
+    ),
+)
+def test_certificate_chain_mutations(index: int, edits: list[tuple[int, int]]) -> None:
+    """cryptography parses lazily: a broken field must still end as our error."""
+    from rproctee.qcom.certs import describe_chain, verify_chain
+
+    base = _bases()[index]
+    image = parse_image(base, "fuzz.mbn")
+    hash_ph = image.phdrs[image.hash_index]
+    chain_len = len(image.hash_segment.parts["cert_chain"])
+    start = hash_ph.p_offset + hash_ph.p_filesz - chain_len
+    data = bytearray(base)
+    for rel, value in edits:
+        data[start + rel % chain_len] = value
+    chain = bytes(data[start : start + chain_len])
+    for check in (describe_chain, lambda c: verify_chain(c, None)):
+        try:
+            check(chain)
+        except MdtError:
+            pass
+    verify_image(parse_image(bytes(data), "fuzz.mbn"))

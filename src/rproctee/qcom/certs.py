@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,17 +116,23 @@ def load_chain(chain: bytes) -> list[x509.Certificate]:
         :mod:`cryptography` cannot parse.
     """
     from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
 
     out = []
     for index, der in enumerate(split_chain(chain)):
         try:
-            cert = x509.load_der_x509_certificate(der)
-            cert.subject.rfc4514_string()
-            cert.issuer.rfc4514_string()
-            cert.public_key()
-            _ = cert.serial_number
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            with warnings.catch_warnings():
+                # A certificate cryptography only warns about (a serial that is
+                # not positive, say) breaks RFC 5280: refuse it like the others.
+                warnings.simplefilter("error")
+                cert = x509.load_der_x509_certificate(der)
+                cert.subject.rfc4514_string()
+                cert.issuer.rfc4514_string()
+                cert.public_key()
+                _ = cert.serial_number
+        # cryptography reports a malformed field with ValueError, TypeError,
+        # KeyError or UnsupportedAlgorithm depending on the field: any error
+        # while reading these untrusted bytes means "not a usable certificate".
+        except Exception as exc:
             raise MdtFormatError(
                 f"cert_chain certificate {index}",
                 len(der),
@@ -221,11 +228,11 @@ def verify_chain(chain: bytes, trusted_root: bytes | None) -> list[x509.Certific
 
 
 def _check_link(index: int, cert: x509.Certificate, issuer: x509.Certificate) -> None:
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
+    # InvalidSignature, or whatever cryptography raises on a malformed field
+    # it only reads now (signature algorithm, TBS bytes): not issued by it.
+    except Exception as exc:
         raise MdtSignatureError(
             f"certificate {index} ({cert.subject.rfc4514_string()}) is not "
             f"issued by {issuer.subject.rfc4514_string()}: {exc or 'bad signature'}"
@@ -293,7 +300,7 @@ def verify_signature(
             s = int.from_bytes(signature[half:], "big")
             key.verify(utils.encode_dss_signature(r, s), data, ec.ECDSA(algo))
             return
-    except InvalidSignature as exc:
+    except (InvalidSignature, ValueError) as exc:
         raise MdtSignatureError(
             f"signature does not verify with {cert.subject.rfc4514_string()} ({SCHEME})"
         ) from exc
