@@ -196,3 +196,30 @@ def test_info_survives_a_broken_chain(image: Path) -> None:
     )
     doc = json.loads(_run("mdt", "info", str(image), "--json")[1])
     assert "not a DER SEQUENCE" in doc["certificates"]["oem"]["error"]
+
+
+@pytest.mark.parametrize("version", ["3", "7"])
+def test_build_then_verify_and_boot(tmp_path: Path, version: str) -> None:
+    out = tmp_path / "demo.mbn"
+    code, text = _run(
+        "mdt",
+        "build",
+        "--out",
+        str(out),
+        "--version",
+        version,
+        "--code-kib",
+        "4",
+        "--chain-out",
+        str(tmp_path / "chain.pem"),
+    )
+    assert code == 0 and f"MBN v{version}" in text
+    root = text.split("root sha256: ")[1].split()[0]
+    assert _run("mdt", "verify", str(out), "--root", root)[0] == 0
+    assert (tmp_path / "chain.pem").read_text().count("BEGIN CERTIFICATE") == 3
+    code, text = _run(
+        "mdt", "boot", str(out), "--carveout", "0x8c000000:0x100000", "--root", root
+    )
+    assert code == 0, text
+    code, text = _run("mdt", "build", "--out", str(out), "--base", "0x8c000010")
+    assert code == 2 and "base = 0x8c000010: not a 4 KiB-aligned" in text

@@ -84,7 +84,7 @@ def _root(value: str | None) -> bytes | None:
 
 @click.group("mdt")
 def mdt_group() -> None:
-    """Qualcomm MDT/MBN firmware: info, verify, split, join, boot.
+    """Qualcomm MDT/MBN firmware: info, verify, split, join, boot, build.
 
     FILE is a single .mbn/.mdt, or the .mdt of a split set whose
     NAME.b00, NAME.b01, ... files sit beside it.
@@ -262,6 +262,99 @@ def join_cmd(mdt: Path, out: Path) -> None:
     data = join_image(mdt.read_bytes(), mdt.name, directory_fetch(mdt.parent))
     _write(out, data)
     click.echo(f"wrote {out} ({len(data)} bytes)")
+
+
+@mdt_group.command("build")
+@click.option(
+    "--out", required=True, type=_PATH, help="Single-file image to write (.mbn)."
+)
+@click.option(
+    "--version",
+    "mbn_version",
+    type=click.Choice(["3", "5", "6", "7"]),
+    default="6",
+    show_default=True,
+    help="MBN hash-segment header version.",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["sha256", "sha384"]),
+    default=None,
+    help="Digest of the hash table (default: SHA-256 for v3/v5, SHA-384 after).",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(["p384", "rsa2048"]),
+    default="p384",
+    show_default=True,
+    help="Attestation key of the generated chain.",
+)
+@click.option(
+    "--base",
+    default="0x8c000000",
+    show_default=True,
+    help="Load address of the first segment.",
+)
+@click.option(
+    "--code-kib",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1, 1 << 20),
+    help="Size of the code segment.",
+)
+@click.option("--relocatable", is_flag=True, help="Mark the segments relocatable.")
+@click.option("--chain-out", type=_PATH, help="Also write the certificate chain (PEM).")
+@_map_errors
+def build_cmd(
+    out: Path,
+    mbn_version: str,
+    algorithm: str | None,
+    key_type: str,
+    base: str,
+    code_kib: int,
+    relocatable: bool,
+    chain_out: Path | None,
+) -> None:
+    """Make a signed test image with a fresh key and self-signed chain.
+
+    The signature uses rproctee's test scheme (not Qualcomm's).  Prints the
+    root certificate's SHA-256 to give to ``verify --root`` / ``boot --root``.
+    """
+    from rproctee.qcom import build_image, make_test_signer
+    from rproctee.qcom.build import demo_segments
+
+    try:
+        segments = demo_segments(int(base, 0), code_kib)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--base") from exc
+    signer = make_test_signer(key_type)
+    data = build_image(
+        segments,
+        version=int(mbn_version),
+        algorithm=algorithm,
+        signer=signer,
+        relocatable=relocatable,
+    )
+    _write(out, data)
+    if chain_out is not None:
+        _write(chain_out, _chain_pem(signer.chain))
+    click.echo(f"wrote {out} ({len(data)} bytes), MBN v{mbn_version}")
+    click.echo(f"root sha256: {signer.root_sha256.hex()}")
+
+
+def _chain_pem(chain: bytes) -> bytes:
+    import base64
+    import textwrap
+
+    from rproctee.qcom.certs import split_chain
+
+    out = b""
+    for der in split_chain(chain):
+        body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+        out += (
+            f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n".encode()
+        )
+    return out
 
 
 def _carveout(value: str) -> tuple[int, int]:

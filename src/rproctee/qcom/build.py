@@ -229,3 +229,33 @@ def _file(
         if seg.data:
             out += bytes(off - len(out)) + seg.data
     return bytes(out)
+
+
+def demo_segments(base: int, code_kib: int = 64, seed: int = 7) -> list[SegmentSpec]:
+    """A small DSP-like firmware at ``base``: code, data with a .bss tail, an
+    empty segment (memory only), so every mdt_loader case appears.
+
+    Parameters
+    ----------
+    base : int
+        Load address of the first segment (4 KiB aligned).
+    code_kib : int
+        Size of the code segment.
+    seed : int
+        Seed of the (reproducible) code bytes.
+    """
+    import numpy as np
+
+    if base % c.SZ_4K or not 0 <= base < 1 << 32:
+        raise ValueError(f"base = {base:#x}: not a 4 KiB-aligned 32-bit address")
+    if code_kib <= 0:
+        raise ValueError(f"code_kib = {code_kib}: must be positive")
+    rng = np.random.default_rng(seed)
+    code = rng.integers(0, 256, code_kib * 1024, dtype=np.uint8).tobytes()
+    data = rng.integers(0, 256, 0x300, dtype=np.uint8).tobytes()
+    data_at = base + align_up(len(code), c.SZ_4K)
+    return [
+        SegmentSpec(base, code),
+        SegmentSpec(data_at, data, memsz=0x1000, flags=PF_R | PF_W),
+        SegmentSpec(data_at + 0x1000, b"", memsz=0x2000, flags=PF_R | PF_W),
+    ]
