@@ -314,6 +314,7 @@ def test_da_to_va_size_t_wrap_is_a_kernel_oob() -> None:
     regions = (RegionSpec("r", 0x0, 0x0, 0x1000),)
     err = refusal(carveout_da_to_va, regions, 0x10, (1 << 64) - 8)
     assert err.kernel_oob and err.function == "rproc_da_to_va"
+    assert "writes out of bounds in rproc_da_to_va" in err.message
 
 
 # -- find_table, rproc_elf_load_rsc_table, parse_fw ---------------------------

@@ -11,18 +11,21 @@ code read is Linux 6.12.117 (``drivers/remoteproc/remoteproc_elf_loader.c``,
 Behaviours that decide verdicts (issue 13):
 
 1. :func:`rproc_elf_sanity_check` checks neither ``e_phentsize`` nor
-   ``e_shentsize``: headers are read at ``sizeof(Elf32_Phdr)`` /
-   ``sizeof(Elf64_Shdr)`` strides whatever the file says.
+   ``e_shentsize``: headers are read at the native ``sizeof(Elf32_Phdr)``,
+   ``sizeof(Elf32_Shdr)`` (or ELF64) strides whatever the file says.
 2. :func:`rproc_elf_load_segments` skips every ``PT_LOAD`` whose ``p_memsz``
    is 0, wherever it points.
 3. What a rejected table means is the platform driver's ``parse_fw``
    (:class:`ParseFwPolicy`): stm32 and imx log and boot without a table, the
    default (``rproc_elf_load_rsc_table`` itself) fails.  :func:`find_table`
    takes the first ``.resource_table``.
-4. The entry walk is :mod:`rproctee.rsctable`'s, on every platform.
+4. The entry walk is :mod:`rproctee.rsctable`'s, on every platform, plus
+   ``rproc_handle_carveout``'s matching of entries to the registered
+   carveouts (:func:`registered_carveout_handler`).
 5. Where the kernel itself would read or write outside the firmware buffer
-   (``find_table``'s unbounded ``name_table + sh_name``, program headers past
-   the file, a 64-bit ``p_offset + p_filesz`` wrap), the model refuses with
+   or a carveout (``find_table``'s unbounded ``name_table + sh_name``,
+   program headers past the file, a 64-bit ``p_offset + p_filesz`` wrap, a
+   ``size_t`` wrap in ``rproc_da_to_va``), the model refuses with
    :class:`LinuxElfError` ``kernel_oob=True`` and says so: such an image would
    make a real kernel read out of bounds (and maybe oops).  The model itself
    never reads outside the buffer.
@@ -251,10 +254,10 @@ class LinuxElfError(RprocError, ValueError):
         super().__init__(f"{function}: {text}" + ("" if kernel_oob else f": -{errno}"))
 
 
-def _oob(function: str, what: str) -> LinuxElfError:
+def _oob(function: str, what: str, access: str = "reads") -> LinuxElfError:
     return LinuxElfError(
         function,
-        f"{what}: a Linux 6.12 kernel reads out of bounds in {function} here "
+        f"{what}: a Linux 6.12 kernel {access} out of bounds in {function} here "
         "(refused by the model; a real kernel may oops)",
         errno="EFAULT",
         kernel_oob=True,
@@ -952,6 +955,7 @@ def carveout_da_to_va(
                 "rproc_da_to_va",
                 f"da 0x{da:x} len 0x{length:x}: offset + len wraps 64 bits and "
                 f"passes the check against carveout {mem.name}",
+                access="writes",
             )
         return index, offset
     return None

@@ -532,8 +532,8 @@ def _linux_only_text(verdict: LinuxVerdict) -> str:
     message = verdict.message or ""
     if verdict.kernel_oob:
         return (
-            f"a real Linux kernel would read out of bounds in {verdict.function} "
-            "on this image (it may oops); the model refuses it"
+            "a real Linux kernel would access memory out of bounds in "
+            f"{verdict.function} on this image (it may oops); the model refuses it"
         )
     if message == "Unsupported firmware endianness":
         return (
