@@ -13,10 +13,13 @@ the core at the faulting instruction and produce a :class:`CrashReport`
 (:mod:`rproctee.emu.faults`).
 
 Interrupts (SysTick, the IPCC's RX line, anything pended in the NVIC) are
-taken at tick boundaries and, after an exception return, at once
-(tail-chaining); SVC is taken where it is executed. Entry and return follow
-the architecture (:mod:`rproctee.emu.exceptions`), so a firmware's own
-handlers run and return.
+taken between runs, which end at each SysTick event and each tick, and at
+once after an exception return (tail-chaining); SVC is taken where it is
+executed. An interrupt the firmware pends itself (``STIR``, ``ISPR``,
+``ICSR``) or unmasks (``cpsie i``) therefore waits for the next of these
+points instead of preempting at the next instruction. Entry and return
+follow the architecture (:mod:`rproctee.emu.exceptions`), so a firmware's
+own handlers run and return.
 """
 
 from __future__ import annotations
