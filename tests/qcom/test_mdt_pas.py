@@ -324,3 +324,19 @@ def test_lock_comes_before_the_check(
     monkeypatch.setattr(kernels, "sha256_staged", racing_hash)
     assert tz.auth_and_reset(PAS_ID).ret == 0
     assert len(raced) == 2 and tz.memory.read_da(CARVEOUT_PA, 4) == bytes(range(4))
+
+
+def test_observer_sees_every_call_in_order(signer: TestSigner) -> None:
+    tz = service(None)
+    seen: list[tuple[str, str]] = []
+    tz.observer = lambda kind, name, detail: seen.append((kind, name))
+    tz.is_supported(PAS_ID)
+    tz.shutdown(PAS_ID)
+    assert seen == [
+        ("scm", "PAS_IS_SUPPORTED"),
+        ("scm_ret", "PAS_IS_SUPPORTED"),
+        ("scm", "PAS_SHUTDOWN"),
+        ("scm_ret", "PAS_SHUTDOWN"),
+    ]
+    with pytest.raises(KeyError):
+        tz.state(99)

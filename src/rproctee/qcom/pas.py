@@ -266,22 +266,21 @@ class PasService:
         return NormalWorldBus(self.memory, self.xpu)
 
     def state(self, pas_id: int) -> PasState:
-        """The life-cycle state of ``pas_id``."""
-        return self._peripheral(pas_id).state
+        """The life-cycle state of ``pas_id``.
+
+        Raises
+        ------
+        KeyError
+            ``pas_id`` is not one of this service's peripherals.
+        """
+        return self._peripherals[pas_id].state
 
     # -- the SCM calls -------------------------------------------------------
 
     def is_supported(self, pas_id: int) -> ScmCall:
         """PAS_IS_SUPPORTED: result 1 for a known PAS id, else 0."""
-        return self._record(
-            ScmCall(
-                c.QCOM_SCM_PIL_PAS_IS_SUPPORTED,
-                pas_id,
-                (),
-                0,
-                int(pas_id in self._peripherals),
-            )
-        )
+        known = int(pas_id in self._peripherals)
+        return self._call(c.QCOM_SCM_PIL_PAS_IS_SUPPORTED, pas_id, (), lambda: known)
 
     def init_image(self, pas_id: int, metadata: Buffer) -> ScmCall:
         """PAS_INIT_IMAGE: check and keep a private copy of the metadata."""
@@ -290,7 +289,7 @@ class PasService:
             c.QCOM_SCM_PIL_PAS_INIT_IMAGE,
             pas_id,
             (size,),
-            lambda p: self._init_image(p, metadata, size),
+            lambda: self._init_image(self._peripheral(pas_id), metadata, size),
         )
 
     def mem_setup(self, pas_id: int, addr: int, size: int) -> ScmCall:
@@ -299,18 +298,26 @@ class PasService:
             c.QCOM_SCM_PIL_PAS_MEM_SETUP,
             pas_id,
             (addr, size),
-            lambda p: self._mem_setup(p, addr, size),
+            lambda: self._mem_setup(self._peripheral(pas_id), addr, size),
         )
 
     def auth_and_reset(self, pas_id: int) -> ScmCall:
         """PAS_AUTH_AND_RESET: lock, verify what Linux loaded, release reset."""
         return self._call(
-            c.QCOM_SCM_PIL_PAS_AUTH_AND_RESET, pas_id, (), self._auth_and_reset
+            c.QCOM_SCM_PIL_PAS_AUTH_AND_RESET,
+            pas_id,
+            (),
+            lambda: self._auth_and_reset(self._peripheral(pas_id)),
         )
 
     def shutdown(self, pas_id: int) -> ScmCall:
         """PAS_SHUTDOWN: stop the processor and unlock its carveout."""
-        return self._call(c.QCOM_SCM_PIL_PAS_SHUTDOWN, pas_id, (), self._shutdown)
+        return self._call(
+            c.QCOM_SCM_PIL_PAS_SHUTDOWN,
+            pas_id,
+            (),
+            lambda: self._shutdown(self._peripheral(pas_id)),
+        )
 
     # -- plumbing ------------------------------------------------------------
 
@@ -321,18 +328,29 @@ class PasService:
             raise _Refused(c.QCOM_SCM_EINVAL_ARG, f"unknown PAS id {pas_id}") from None
 
     def _call(
-        self, command: int, pas_id: int, args: tuple[int, ...], body: Any
+        self,
+        command: int,
+        pas_id: int,
+        args: tuple[int, ...],
+        body: Callable[[], int | None],
     ) -> ScmCall:
+        """Run one SCM call: tell the observer, run ``body``, record the answer.
+
+        ``body`` returns ``result[0]`` (None for 0); a :class:`_Refused` it
+        raises becomes the call's error status.
+        """
         name = c.PAS_COMMAND_NAMES[command]
         if self._observer is not None:
             self._observer("scm", name, {"pas_id": pas_id, "args": list(args)})
         try:
-            body(self._peripheral(pas_id))
+            result = body()
         except _Refused as exc:
             return self._record(
                 ScmCall(command, pas_id, args, exc.status, 0, exc.reason)
             )
-        return self._record(ScmCall(command, pas_id, args, c.QCOM_SCM_SUCCESS))
+        return self._record(
+            ScmCall(command, pas_id, args, c.QCOM_SCM_SUCCESS, result or 0)
+        )
 
     def _record(self, call: ScmCall) -> ScmCall:
         self.calls.append(call)
