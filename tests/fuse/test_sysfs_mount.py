@@ -243,3 +243,18 @@ def test_a_failed_mount_is_named_and_leaves_nothing(
         with mounted(SysfsTree(boards.instances), not_a_dir):
             raise AssertionError("mounted on a file")  # pragma: no cover
     assert not os.path.ismount(not_a_dir)
+
+
+def test_trace_open_across_a_stop_answers_eio(served: Served) -> None:
+    assert served.sh(f"echo start > {CLASS}/state").returncode == 0
+    fd = os.open(served.path(f"{DBG}/trace0"), os.O_RDONLY)
+    try:
+        first = os.read(fd, 5)
+        # not a seq_file: each read copies from the buffer as it is now
+        assert first + os.read(fd, 4096) == b"cm4: firmware up (boot #1), rpmsg ready\n"
+        assert served.sh(f"echo stop > {CLASS}/state").returncode == 0
+        with pytest.raises(OSError) as exc:
+            os.pread(fd, 100, 0)
+        assert exc.value.errno == errno.EIO  # debugfs_file_get on a removed file
+    finally:
+        os.close(fd)

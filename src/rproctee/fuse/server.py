@@ -37,7 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from rproctee.fuse.tree import FsError, SysfsTree
+from rproctee.fuse.tree import FsError, Node, SysfsTree
 
 T = TypeVar("T")
 
@@ -84,10 +84,12 @@ class MountFailed(RuntimeError):
 
 
 class _Handle:
-    """One open file: its path and the snapshot its reads come from."""
+    """One open file: its path, how it reads, the text its reads come from."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, node: Node) -> None:
         self.path = path
+        self.seq = node.seq
+        self.kernfs = node.kernfs
         self.snapshot: bytes | None = None
 
 
@@ -149,23 +151,35 @@ class SysfsOperations:
         access = flags & os.O_ACCMODE
         for_write = access in (os.O_WRONLY, os.O_RDWR)
         for_read = access in (os.O_RDONLY, os.O_RDWR)
-        _guard(lambda: self.tree.check_open(path, for_write, for_read))
+        node = _guard(lambda: self.tree.check_open(path, for_write, for_read))
         with self._lock:
             fh = next(self._next)
-            self._handles[fh] = _Handle(path)
+            self._handles[fh] = _Handle(path, node)
         return fh
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        """Bytes of the snapshot taken by the read at offset 0."""
+        """``seq_file``: bytes of the text the read at offset 0 made; other
+        debugfs files: bytes of the current content."""
         handle = self._handle(fh, path)
-        if offset == 0 or handle.snapshot is None:
-            handle.snapshot = _guard(lambda: self.tree.read(handle.path))
+        if not handle.seq or offset == 0 or handle.snapshot is None:
+            handle.snapshot = self._stale_guard(handle, self.tree.read)
         return handle.snapshot[offset : offset + size]
 
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         """One store call per ``write(2)``; the offset is ignored, as sysfs does."""
         handle = self._handle(fh, path)
-        return _guard(lambda: self.tree.write(handle.path, data))
+        return self._stale_guard(handle, lambda p: self.tree.write(p, data))
+
+    def _stale_guard(self, handle: _Handle, call: Callable[[str], T]) -> T:
+        """A file removed while open (``trace0`` after a stop) answers as the
+        kernel does: ``-ENODEV`` from kernfs, ``-EIO`` from debugfs (looked
+        up first: the model's own ``-ENOENT``, a missing firmware, passes)."""
+        try:
+            self.tree.lookup(handle.path)
+        except FsError as exc:
+            code = errno.ENODEV if handle.kernfs else errno.EIO
+            raise FsError(code, f"{handle.path} was removed while open") from exc
+        return _guard(lambda: call(handle.path))
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         """``O_TRUNC``/``truncate``: accepted and ignored, as sysfs does."""

@@ -113,6 +113,11 @@ class Node:
         A directory's entries, computed when listed.
     kernfs : bool
         A sysfs file (kernfs rules at open) rather than a debugfs one.
+    seq : bool
+        Read through ``seq_file`` (sysfs attributes, debugfs
+        ``resource_table`` and ``carveout_memories``): the read at offset 0
+        makes the text the following reads continue; other debugfs files
+        are ``simple_read_from_buffer`` over the current content.
     """
 
     kind: str
@@ -123,6 +128,7 @@ class Node:
     write: Callable[[bytes], int] | None = None
     children: Callable[[], list[str]] | None = None
     kernfs: bool = False
+    seq: bool = False
 
     @property
     def st_mode(self) -> int:
@@ -242,7 +248,7 @@ class SysfsTree:
         if name == "subsystem":
             return Node("link", 0o777, target="../../../../../../class/remoteproc")
         if name == "uevent":
-            return Node("file", 0o644, size=PAGE_SIZE, kernfs=True,
+            return Node("file", 0o644, size=PAGE_SIZE, kernfs=True, seq=True,
                         read=lambda: b"DEVTYPE=remoteproc\n",
                         write=self._uevent_write)  # fmt: skip
         if name not in SYSFS_ATTRS:
@@ -250,7 +256,7 @@ class SysfsTree:
         mode = SYSFS_ATTRS[name]
         writable = bool(mode & 0o200) and not inst.sysfs.rproc.sysfs_read_only
         return Node(
-            "file", mode if writable else 0o444, size=PAGE_SIZE, kernfs=True,
+            "file", mode if writable else 0o444, size=PAGE_SIZE, kernfs=True, seq=True,
             read=lambda: _bytes(inst.sysfs.read(name)),
             write=(lambda data: self._sysfs_write(inst, name, data)) if writable
             else None,
@@ -287,7 +293,8 @@ class SysfsTree:
                 _around(inst, name, lambda: inst.debugfs.write(name, _text(data)))
                 return len(data)  # count, in bytes
 
-        return Node("file", mode, read=read, write=write)
+        seq = name in ("resource_table", "carveout_memories")
+        return Node("file", mode, read=read, write=write, seq=seq)
 
     # -- the VFS -------------------------------------------------------------------
     def check_open(self, path: str, for_write: bool, for_read: bool) -> Node:
