@@ -185,3 +185,27 @@ def test_help_has_an_example_and_exit_statuses(name: str) -> None:
     assert "Example" in result.output and "rproctee " in result.output
     assert "Exit status" in result.output
     assert "``" not in result.output and ":func:" not in result.output
+
+
+def test_platform_errors_are_json_objects_under_json() -> None:
+    result = run("platform", "show", "no-such-board", "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert (
+        error["kind"] == "usage"
+        and "unknown platform 'no-such-board'" in (error["message"])
+    )
+    assert "Traceback" not in result.output
+
+
+def test_machines_are_named_in_words() -> None:
+    from rproctee.elf import describe_ident, describe_machine, describe_pflags
+
+    assert describe_machine(40) == "EM_ARM (40)"
+    assert describe_machine(140) == "EM_TI_C6000 (140)"
+    assert describe_machine(164) == "EM_QDSP6 (164)"
+    assert describe_machine(0x1234) == "e_machine 4660 (unknown)"
+    assert describe_pflags(5) == "R X" and describe_pflags(6) == "RW "
+    assert (
+        describe_ident(64, 1) == "EI_CLASS = 2 (ELFCLASS64), EI_DATA = 1 (ELFDATA2LSB)"
+    )
