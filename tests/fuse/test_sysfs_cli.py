@@ -168,6 +168,8 @@ def test_run_returns_the_commands_status_and_paths_resolve(
     missing = CliRunner().invoke(main, [*base, "no-such-command-here"])
     assert missing.exit_code == 127
     assert "no-such-command-here: No such file or directory" in capfd.readouterr().err
+    killed = CliRunner().invoke(main, [*base, "sh", "-c", "kill -KILL $$"])
+    assert killed.exit_code == 128 + signal.SIGKILL  # as a shell reports it
 
 
 @pytest.mark.parametrize(
@@ -215,18 +217,25 @@ def test_missing_fuse_or_namespace_is_said_clearly(
     assert "'unshare' (util-linux) is not installed" in result.output
 
 
-def test_run_tears_down_on_sigterm(tmp_path: Path, fuse_ok: None) -> None:
+def test_run_leaves_ctrl_c_to_the_command_and_tears_down_on_sigterm(
+    tmp_path: Path, fuse_ok: None
+) -> None:
     events = tmp_path / "events.jsonl"
     state = "/sys/class/remoteproc/remoteproc0/state"
+    script = (f"trap 'echo got-int' INT; echo start > {state} && cat {state} &&"
+              " while :; do sleep 0.1; done")  # fmt: skip
     proc = subprocess.Popen(
         _cli("sysfs", "run", "-p", "stm32mp15-dk2", "--no-tee", "--events",
-             str(events), "--", "sh", "-c",
-             f"echo start > {state} && cat {state} && exec sleep 60"),
+             str(events), "--", "sh", "-c", script),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job
     )  # fmt: skip
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "running\n"
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole job gets it
+        assert proc.stdout.readline() == "got-int\n"  # the command chose to live
+        assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:

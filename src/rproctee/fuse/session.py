@@ -243,15 +243,27 @@ def run_command(
 
 
 def _wait(proc: subprocess.Popen[bytes]) -> int:
-    """The child's exit status; on an interrupt, stop it first (128 + signal)."""
+    """The child's exit status, as a shell reports it (128 + N when signal N
+    killed it).
+
+    Ctrl-C reaches the child from the terminal (same process group): the
+    child decides (an interactive shell survives it), so this process
+    ignores SIGINT while it waits. SIGTERM/SIGHUP to this process stop the
+    child first (``_Interrupted``) and give 128 + SIGTERM.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
-        return proc.wait()
-    except (KeyboardInterrupt, _Interrupted) as exc:
+        status = proc.wait()
+    except _Interrupted:
         proc.terminate()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
-        return 128 + int(sig)
+        return 128 + int(signal.SIGTERM)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return 128 - status if status < 0 else status
