@@ -134,10 +134,12 @@ def run_cmd(command: tuple[str, ...], **kw: Any) -> None:
     \b
       rproctee sysfs run -p stm32mp15-dk2 --instances 2 -- sh ./start-m4.sh
 
+    Ctrl-C is COMMAND's to handle; SIGTERM stops COMMAND and tears down.
     Needs root (or unprivileged user namespaces) and FUSE.
 
-    Exit status: COMMAND's; 2 bad option, 3 no FUSE or no mount namespace
-    here, 126/127 COMMAND not executable/not found.
+    Exit status: COMMAND's (128+N when signal N killed it); 2 bad option,
+    3 no FUSE or no mount namespace here, 126/127 COMMAND not
+    executable/not found.
     """
     from rproctee.fuse.server import FuseUnavailable, MountFailed
     from rproctee.fuse.session import NamespaceUnavailable, run_command
