@@ -299,3 +299,27 @@ def test_pkeyinfo_on_a_platform_that_ignores_it(policy: str) -> None:
         assert ans.result == R.TEE_ERROR_BAD_PARAMETERS, ans
         assert "PKEYINFO" in ans.reason
         assert not w.memory.writes
+
+
+def test_strict_coredump_after_stop_until_release() -> None:
+    """rproc_boot_recovery dumps after STOP_FW: the image is still in memory."""
+    from rproctee.tee.params import memref_out
+
+    w = world("strict")
+    s = session(w)
+    assert load(s, signed_image([bytes(default_elf().raw)])).ok
+    assert _start(s).ok
+    assert s.invoke_command(TaCommand.STOP_FW, [value_in(0)]).ok
+
+    def dump() -> object:
+        out = memref_out(bytearray(1 << 20))
+        return s.invoke_command(TaCommand.GET_COREDUMP, [value_in(0), out])
+
+    ans = dump()
+    assert ans.ok, ans  # type: ignore[attr-defined]
+    assert _release(s).ok
+    assert dump().result == R.TEE_ERROR_BAD_STATE  # type: ignore[attr-defined]
+
+
+def test_the_core_lists_device_enum_tas() -> None:
+    assert world("strict").core.enumerate_devices() == [TA_UUID]

@@ -41,7 +41,7 @@ from rproctee.linux.events import EventLog
 from rproctee.linux.ops import DeviceTable, Firmware, RprocOps
 from rproctee.linux.state import RprocState
 from rproctee.platform.memory import RegionSpec
-from rproctee.tee import TA_UUID, TaFlags, TeeClientError, TeeContext, TeeCore
+from rproctee.tee import TA_UUID, TeeClientError, TeeContext, TeeCore
 from rproctee.tee.params import Memref, ParamType, value_in, value_out
 from rproctee.tee.results import TeeResult
 
@@ -67,16 +67,8 @@ SERIES = ("v15", "v22")
 
 
 def enumerate_devices(core: TeeCore) -> list[str]:
-    """UUIDs of the TAs the TEE lists on its bus (``TA_FLAG_DEVICE_ENUM``).
-
-    Uses ``core.enumerate_devices()`` when the core offers it; otherwise
-    reads the registry (the model's core has no public enumeration yet).
-    """
-    fn = getattr(core, "enumerate_devices", None)
-    if callable(fn):
-        return [str(u) for u in fn()]
-    regs: dict[Any, Any] = getattr(core, "_regs", {})
-    return [str(u) for u, reg in regs.items() if reg.flags & TaFlags.DEVICE_ENUM]
+    """UUIDs of the TAs the TEE lists on its bus (``TA_FLAG_DEVICE_ENUM``)."""
+    return [str(u) for u in core.enumerate_devices()]
 
 
 @dataclass(eq=False)

@@ -234,6 +234,16 @@ class TeeCore:
         """Register a pseudo TA (always present, any number of sessions)."""
         self._ptas[UUID(str(uuid))] = pta
 
+    def enumerate_devices(self) -> list[UUID]:
+        """UUIDs of the TAs listed on the TEE bus (``TA_FLAG_DEVICE_ENUM``).
+
+        What OP-TEE's device-enumeration PTA answers, and what Linux's TEE
+        bus probes client drivers (``remoteproc_tee``) against.
+        """
+        with self._lock:
+            regs = list(self._regs.values())
+        return [r.uuid for r in regs if r.flags & TaFlags.DEVICE_ENUM]
+
     def instance(self, uuid: UUID | str) -> TrustedApplication | None:
         """The live instance of a user TA, for inspection (None if none)."""
         inst = self._instances.get(UUID(str(uuid)))

@@ -119,6 +119,10 @@ class RprocContext:
     state: RprocState = RprocState.OFF
     rsc_pa: int = 0
     rsc_size: int = 0
+    #: An authenticated image is in the memories (from a successful LOAD_FW
+    #: until RELEASE_FW): still true after STOP_FW, when Linux takes its
+    #: coredump during recovery.
+    in_memory: bool = False
 
 
 @dataclass
@@ -266,8 +270,10 @@ class RemoteprocTa:
         image = params[1]
         if not isinstance(image, Memref) or image.buffer is None or not image.length:
             raise _bad_params("LOAD_FW: image memref is NULL or empty")
+        ctx.in_memory = False  # whatever was there is being replaced
         FirmwareLoad(self, ctx, image).run()
         ctx.state = RprocState.LOADED
+        ctx.in_memory = True
 
     def start_fw(self, ptypes: int, params: list[Param]) -> None:
         """START_FW: LOADED -> PTA start -> STARTED."""
@@ -309,7 +315,9 @@ class RemoteprocTa:
             )
         _check_types(TaCommand.GET_COREDUMP, ptypes, param_types(VI, MO))
         ctx = self.find_context(TaCommand.GET_COREDUMP, params)
-        if ctx.state == RprocState.OFF:
+        # after STOP_FW (state OFF) the image is still there until RELEASE_FW:
+        # that is when rproc_boot_recovery takes the dump
+        if ctx.state == RprocState.OFF and not ctx.in_memory:
             raise _bad_state(TaCommand.GET_COREDUMP, ctx)
         # the TA cannot see device memory: the platform builds the core
         self.pta(PtaCommand.DUMP_MEMORY, ptypes, params)
@@ -322,3 +330,4 @@ class RemoteprocTa:
             raise _bad_state(TaCommand.RELEASE_FW, ctx)
         self.pta(PtaCommand.RELEASE, ptypes, params)
         ctx.state = RprocState.OFF
+        ctx.in_memory = False
