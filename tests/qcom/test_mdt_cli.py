@@ -223,3 +223,25 @@ def test_build_then_verify_and_boot(tmp_path: Path, version: str) -> None:
     assert code == 0, text
     code, text = _run("mdt", "build", "--out", str(out), "--base", "0x8c000010")
     assert code == 2 and "base = 0x8c000010: not a 4 KiB-aligned" in text
+
+
+def test_split_and_join_json(image: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    code, out = _run("mdt", "split", str(image), "--out", str(tmp_path / "s"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and [Path(f["path"]).name for f in doc["files"]][:2] == [
+        "modem.mdt",
+        "modem.b00",
+    ]
+    mdt = doc["files"][0]
+    assert mdt["sha256"] == hashlib.sha256(Path(mdt["path"]).read_bytes()).hexdigest()
+    code, out = _run(
+        "mdt", "join", mdt["path"], "--out", str(tmp_path / "j.mbn"), "--json"
+    )
+    joined = json.loads(out)["file"]
+    assert (
+        code == 0 and joined["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    )
+    code, out = _run("mdt", "join", str(tmp_path / "none.mdt"), "--out", "x", "--json")
+    assert code == 3 and json.loads(out[out.index("{") :])["error"]["exit"] == 3

@@ -238,8 +238,11 @@ def _print_report(image: MdtImage, report: VerifyReport) -> None:
     is_flag=True,
     help="Split even if bytes outside every segment would be lost.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_map_errors
-def split_cmd(file: Path, out_dir: Path, name: str | None, lossy: bool) -> None:
+def split_cmd(
+    file: Path, out_dir: Path, name: str | None, lossy: bool, as_json: bool
+) -> None:
     """Split a single-file image into NAME.mdt + NAME.bNN (byte-exact on join)."""
     from rproctee.qcom import split_image
 
@@ -248,19 +251,37 @@ def split_cmd(file: Path, out_dir: Path, name: str | None, lossy: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for fname, data in files.items():
         _write(out_dir / fname, data)
+    if as_json:
+        listing = [_file_entry(out_dir / n, d) for n, d in files.items()]
+        emit_json({"source": str(file), "lossy": lossy, "files": listing})
+        return
     click.echo(f"wrote {len(files)} files to {out_dir}: {', '.join(files)}")
+
+
+def _file_entry(path: Path, data: bytes) -> dict[str, Any]:
+    import hashlib
+
+    return {
+        "path": str(path),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 @mdt_group.command("join")
 @click.argument("mdt", type=_PATH)
 @click.option("--out", required=True, type=_PATH, help="Single-file image to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_map_errors
-def join_cmd(mdt: Path, out: Path) -> None:
+def join_cmd(mdt: Path, out: Path, as_json: bool) -> None:
     """Join NAME.mdt and the NAME.bNN beside it into one file."""
     from rproctee.qcom import directory_fetch, join_image
 
     data = join_image(mdt.read_bytes(), mdt.name, directory_fetch(mdt.parent))
     _write(out, data)
+    if as_json:
+        emit_json({"source": str(mdt), "file": _file_entry(out, data)})
+        return
     click.echo(f"wrote {out} ({len(data)} bytes)")
 
 
