@@ -123,8 +123,12 @@ def test_imx8mp_cm7_and_imx93_cm33() -> None:
     cm7 = read_platform(read_tree(IMX8MP))
     assert cm7.node == "/imx8mp-cm7" and cm7.compatible == ("fsl,imx8mp-cm7",)
     assert [r.name for r in cm7.regions] == [
-        "vdevbuffer", "vdev0vring0", "vdev0vring1", "rsc-table", "m7",
+        "itcm", "dtcm", "vdevbuffer", "vdev0vring0", "vdev0vring1", "rsc-table", "m7",
     ]  # fmt: skip
+    # the TCMs come from imx_rproc's address translation table, not the tree
+    itcm, dtcm = cm7.regions[:2]
+    assert (itcm.da, itcm.pa, dtcm.da, dtcm.pa) == (0x0, 0x7E0000, 0x20000000, 0x800000)
+    assert "translation table" in itcm.translation
     tree = read_tree(IMX93)
     cm33 = read_platform(tree)
     assert cm33.node == "/remoteproc-cm33"

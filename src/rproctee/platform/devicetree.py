@@ -857,6 +857,28 @@ _INTERNAL_KINDS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 )  # fmt: skip
 
 
+#: Memories a driver knows without the tree saying so: (compatible patterns,
+#: ((name, da, pa, size), ...)). The i.MX8MN/8MP Cortex-M7 TCMs are the
+#: ATT_OWN entries of imx_rproc's address translation table (Linux 6.12).
+_Memory = tuple[str, int, int, int]
+_DRIVER_MEMORIES: tuple[tuple[tuple[str, ...], tuple[_Memory, ...]], ...] = (
+    (("fsl,imx8mn-cm7", "fsl,imx8mp-cm7"),
+     (("itcm", 0x00000000, 0x007E0000, 0x20000),
+      ("dtcm", 0x20000000, 0x00800000, 0x20000))),
+)  # fmt: skip
+
+
+def _driver_memories(rproc: DtNode) -> list[DtRegion]:
+    for patterns, memories in _DRIVER_MEMORIES:
+        if _matches(rproc, patterns):
+            how = "imx_rproc address translation table (Linux 6.12), not in the tree"
+            return [
+                DtRegion(name, rproc.path, pa, da, size, how, kind="internal")
+                for name, da, pa, size in memories
+            ]
+    return []
+
+
 def internal_kind(node: DtNode) -> str | None:
     """``"k3-r5f"`` or ``"k3-dsp"`` when ``node`` has ``reg`` memories this
     model places (TI K3 R5F TCMs, K3 DSP L1/L2 SRAM), else None."""
@@ -871,7 +893,8 @@ def internal_kind(node: DtNode) -> str | None:
 def internal_memories(
     tree: DeviceTree, rproc: DtNode, notes: list[str]
 ) -> list[DtRegion]:
-    """The processor's own ``reg`` memories as regions (empty when it has none).
+    """The processor's own memories as regions (empty when it has none): its
+    ``reg`` memories, or those its driver knows (i.MX8MP CM7 ITCM/DTCM).
 
     Parameters
     ----------
@@ -895,7 +918,7 @@ def internal_memories(
     """
     kind = internal_kind(rproc)
     if kind is None:
-        return []
+        return _driver_memories(rproc)
     known = next(names for k, _p, names in _INTERNAL_KINDS if k == kind)
     names = rproc.strings("reg-names")
     entries = reg_entries(rproc)
