@@ -160,6 +160,10 @@ def platform_group() -> None:
       rproctee platform list
       rproctee platform show board.dtb --node m4@10000000
       rproctee platform profile board.dtb > board.toml
+
+    \b
+    Exit status: 0 ok; 2 the platform cannot be read (unknown preset, no
+    processor node, bad profile); 3 a file is missing or a directory.
     """
 
 
