@@ -333,6 +333,22 @@ def test_peripheral_overlapping_memory_is_refused() -> None:
         EmulatedCore(memory)
 
 
+def test_stm32mp15_config_blocks_fit_beside_the_default_peripherals() -> None:
+    from rproctee.emu.peripherals import stm32mp15_config_blocks
+
+    world = loaded_world("fw_uart")
+    blocks = stm32mp15_config_blocks()
+    core = EmulatedCore(world.memory, budget=100, extra_peripherals=blocks)
+    names = {m.name for m in core.mappings if m.kind == "peripheral"}
+    assert {"rcc", "pwr", "gpioa", "gpiok", "exti", "syscfg", "hsem", "ipcc"} <= names
+    code = STR_R0_R1 + LDR_R0_R1 + B_SELF
+    core, _ = bare(code)
+    core = EmulatedCore(core.memory, budget=100, extra_peripherals=blocks)
+    core.boot()
+    set_regs(core, r0=0x41, r1=0x50000A08)  # RCC_MC_AHB3ENSETR-like write
+    assert core.tick() is None and core.registers()["r0"] == 0x41
+
+
 def test_misplaced_extra_peripherals_are_refused() -> None:
     memory = DeviceMemory([RAM])
     with pytest.raises(ValueError, match="rcc at 0x50000010 is not aligned"):

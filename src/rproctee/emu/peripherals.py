@@ -141,6 +141,31 @@ class RegisterFile(Peripheral):
         self.values[reg] = value
 
 
+#: stm32mp15 blocks a CubeIDE-built M4 firmware configures before OpenAMP
+#: starts (base, size, name), as the M4 sees them (RM0436 memory map).
+STM32MP15_CONFIG_BLOCKS: tuple[tuple[int, int, str], ...] = (
+    (0x50000000, 0x1000, "rcc"),
+    (0x50001000, 0x1000, "pwr"),
+    *((0x50002000 + 0x1000 * i, 0x400, f"gpio{chr(ord('a') + i)}") for i in range(11)),
+    (0x5000D000, 0x400, "exti"),
+    (0x50020000, 0x400, "syscfg"),
+    (0x4C000000, 0x400, "hsem"),
+)
+
+
+def stm32mp15_config_blocks() -> list[RegisterFile]:
+    """:class:`RegisterFile` stand-ins for the stm32mp15 blocks an M4 HAL
+    firmware writes during start-up (RCC, PWR, GPIO A-K, EXTI, SYSCFG, HSEM).
+
+    With them, such a firmware runs its HAL initialisation instead of taking
+    a bus fault at its first RCC access; anything that waits for a status
+    bit the hardware would set still waits.
+    """
+    return [
+        RegisterFile(name, base, size) for base, size, name in STM32MP15_CONFIG_BLOCKS
+    ]
+
+
 # -- IPCC ------------------------------------------------------------------------
 
 IPCC_C1CR, IPCC_C1MR, IPCC_C1SCR, IPCC_C1TOC2SR = 0x00, 0x04, 0x08, 0x0C
