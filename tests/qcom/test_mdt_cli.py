@@ -245,3 +245,23 @@ def test_split_and_join_json(image: Path, tmp_path: Path) -> None:
     )
     code, out = _run("mdt", "join", str(tmp_path / "none.mdt"), "--out", "x", "--json")
     assert code == 3 and json.loads(out[out.index("{") :])["error"]["exit"] == 3
+
+
+def test_boot_beside_tee(image: Path, tmp_path: Path, signer: TestSigner) -> None:
+    md = tmp_path / "both.md"
+    code, out = _run(
+        "mdt",
+        "boot",
+        str(image),
+        "--carveout",
+        "0x8c000000:0x100000",
+        "--root",
+        signer.root_sha256.hex(),
+        "--beside-tee",
+        str(md),
+    )
+    assert code == 0, out
+    assert f"beside OP-TEE: carveout identical ({md})" in out
+    text = md.read_text()
+    assert text.startswith("Carveout contents while the processor runs: identical.")
+    assert "## PAS" in text and "TA command LOAD_FW" in text

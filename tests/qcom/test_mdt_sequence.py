@@ -88,3 +88,29 @@ def test_side_by_side_with_the_tee_path(signer: TestSigner) -> None:
     assert (
         doc.index("## PAS") < doc.index("## OP-TEE") and "SCM PAS_AUTH_AND_RESET" in doc
     )
+
+
+def test_compare_paths(signer: TestSigner) -> None:
+    from rproctee.qcom.sequence import compare_paths
+
+    carveout = Carveout("mpss", CARVEOUT_PA, CARVEOUT_SIZE)
+    for base, reloc in ((CARVEOUT_PA, False), (0x1000_0000, True)):
+        image = build_image(segments(base), signer=signer, relocatable=reloc)
+        cmp = compare_paths(
+            split_image(image, "modem.mdt"),
+            "modem.mdt",
+            carveout,
+            trusted_root=signer.root_sha256,
+        )
+        assert (cmp.identical, cmp.pas_ok, cmp.tee_ok) == (True, True, True)
+        assert (
+            "SCM PAS_MEM_SETUP" in cmp.markdown
+            if reloc
+            else "PAS_MEM_SETUP" not in cmp.markdown
+        )
+    # A tampered segment: PAS refuses (and wipes); OP-TEE loads its own copy.
+    files = split_image(build_image(segments(), signer=signer), "modem.mdt")
+    files["modem.b04"] = b"\x00" + files["modem.b04"][1:]
+    cmp = compare_paths(files, "modem.mdt", carveout, trusted_root=signer.root_sha256)
+    assert (cmp.pas_ok, cmp.tee_ok, cmp.identical) == (False, True, False)
+    assert cmp.first_difference == 1  # PAS wiped the carveout; code byte 0 is 0 anyway

@@ -423,6 +423,12 @@ def _carveout(value: str) -> tuple[int, int]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a Mermaid diagram and the memory-ownership table (Markdown).",
 )
+@click.option(
+    "--beside-tee",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also boot the same segments through OP-TEE's TA; write both paths' "
+    "ownership tables (Markdown) and compare the carveouts.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 @_map_errors
 def boot_cmd(
@@ -432,6 +438,7 @@ def boot_cmd(
     pas_id: int,
     crash: str | None,
     sequence: Path | None,
+    beside_tee: Path | None,
     as_json: bool,
 ) -> None:
     """Boot FILE the Qualcomm way through the Linux remoteproc core.
@@ -467,11 +474,44 @@ def boot_cmd(
             sequence, pas_markdown(system.log.events, f"{file.name}: PAS boot").encode()
         )
         doc["sequence"] = str(sequence)
+    if beside_tee is not None:
+        doc["beside_tee"] = _beside_tee(
+            files, file.name, base, size, trusted, pas_id, beside_tee
+        )
     if as_json:
         emit_json(doc)
     else:
         _print_boot(doc, trusted is not None)
     raise SystemExit(_boot_status(report.ok, calls))
+
+
+def _beside_tee(
+    files: dict[str, bytes],
+    name: str,
+    base: int,
+    size: int,
+    trusted: bytes | None,
+    pas_id: int,
+    out: Path,
+) -> dict[str, Any]:
+    from rproctee.qcom.pas import Carveout
+    from rproctee.qcom.sequence import compare_paths
+
+    cmp = compare_paths(
+        files,
+        name,
+        Carveout("carveout", base, size),
+        trusted_root=trusted,
+        pas_id=pas_id,
+    )
+    same = (
+        "identical"
+        if cmp.identical
+        else f"differ from offset {cmp.first_difference:#x}"
+    )
+    head = f"Carveout contents while the processor runs: {same}.\n\n"
+    _write(out, (head + cmp.markdown).encode())
+    return {**cmp.to_dict(), "markdown": str(out)}
 
 
 def _boot_status(ok: bool, calls: list[Any]) -> int:
@@ -497,6 +537,10 @@ def _print_boot(doc: dict[str, Any], secure_boot: bool) -> None:
         if msg["level"] == "err":
             click.echo(f"  kernel: {msg['text']}")
     click.echo(f"states: {' -> '.join(doc['states'])}")
+    beside = doc.get("beside_tee")
+    if beside is not None:
+        same = "identical" if beside["identical"] else "DIFFERENT"
+        click.echo(f"beside OP-TEE: carveout {same} ({beside['markdown']})")
 
 
 def _write(path: Path, data: bytes) -> None:

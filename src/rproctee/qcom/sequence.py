@@ -140,7 +140,7 @@ def _step(walk: _Walk, phase: str, e: Event) -> None:
 def markdown_table(rows: list[Step]) -> str:
     """The rows as a Markdown table."""
     out = [
-        "| # | phase | who | what | firmware memory writable by | resource table |",
+        "| # | phase | who | what | lock on firmware memory | resource table |",
         "|---|---|---|---|---|---|",
     ]
     for i, row in enumerate(rows, 1):
@@ -224,3 +224,151 @@ def pas_markdown(events: Iterable[Event], title: str) -> str:
         f"# {title}\n\n```mermaid\n{pas_sequence_diagram(events, title)}```\n\n"
         + markdown_table(ownership(events))
     )
+
+
+# -- the same firmware down both paths -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One firmware booted by the PAS path and by the OP-TEE path.
+
+    Attributes
+    ----------
+    identical : bool
+        The carveout held the same bytes on both paths once the remote
+        processor ran.
+    first_difference : int or None
+        Offset in the carveout of the first differing byte.
+    markdown : str
+        :func:`side_by_side` of the two runs (boot, then shutdown).
+    pas_ok, tee_ok : bool
+        Each path booted.
+    """
+
+    identical: bool
+    first_difference: int | None
+    markdown: str
+    pas_ok: bool
+    tee_ok: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (without the Markdown)."""
+        return {
+            "identical": self.identical,
+            "first_difference": self.first_difference,
+            "pas_ok": self.pas_ok,
+            "tee_ok": self.tee_ok,
+        }
+
+
+def compare_paths(
+    files: dict[str, bytes],
+    firmware_name: str,
+    carveout: Any,
+    *,
+    trusted_root: bytes | None,
+    pas_id: int = 4,
+) -> Comparison:
+    """Boot ``firmware_name`` through PAS, and its segments through OP-TEE.
+
+    The OP-TEE twin is the image's loadable segments (relocated to the
+    carveout as mdt_loader would place them) as an ELF, signed with a fresh
+    P-256 key, loaded by the strict TA (TEE series v22) on a platform whose
+    only memory is the carveout.  Both runs boot, the carveouts are
+    compared while the processor runs, then both shut down.
+
+    Raises
+    ------
+    MdtError
+        The image cannot be read.
+    """
+    import numpy as np
+
+    from rproctee.qcom.pas_ops import build_pas_system
+
+    pas = build_pas_system(
+        files, firmware_name, carveout, trusted_root=trusted_root, pas_id=pas_id
+    )
+    tee = _tee_twin(files, firmware_name, carveout)
+    pas_ok = _boot(pas)
+    tee_ok = _boot(tee)
+    a = pas.memory.view_pa(carveout.pa, carveout.size)
+    b = tee.memory.view_pa(carveout.pa, carveout.size)
+    diff = np.flatnonzero(a != b)
+    first = int(diff[0]) if diff.size else None
+    for system in (pas, tee):
+        _shutdown(system)
+    return Comparison(
+        first is None,
+        first,
+        side_by_side(pas.log.events, tee.log.events),
+        pas_ok,
+        tee_ok,
+    )
+
+
+def _tee_twin(files: dict[str, bytes], firmware_name: str, carveout: Any) -> Any:
+    from rproctee.firmware import Segment, build_elf
+    from rproctee.image import KeySigner, generate_key, public_key_pem
+    from rproctee.image import build_image as build_signed
+    from rproctee.linux.system import build_system
+    from rproctee.platform.board import PlatformSpec
+    from rproctee.platform.memory import RegionSpec
+    from rproctee.qcom.format import is_loadable, parse_image
+
+    def fetch(name: str, max_size: int) -> bytes:
+        from rproctee.qcom.errors import MdtFileError
+
+        if name not in files:
+            raise MdtFileError(name, "missing segment file")
+        return files[name][: max_size + 1]
+
+    image = parse_image(files[firmware_name], firmware_name, fetch)
+    loadable = [(i, p) for i, p in enumerate(image.phdrs) if is_loadable(p)]
+    base = min(p.p_paddr for _, p in loadable) if image.relocatable else carveout.pa
+    segments = [
+        Segment(
+            f"seg{i}",
+            p.p_paddr - base + carveout.pa,
+            image.segments.get(i, b""),
+            p.p_memsz,
+            p.p_flags & 7,
+        )
+        for i, p in loadable
+    ]
+    key = generate_key("p256")
+    region = RegionSpec(carveout.name, carveout.pa, carveout.pa, carveout.size)
+    spec = PlatformSpec(
+        "pas-twin",
+        (region,),
+        accept_ecdsa=True,
+        processor_ids=(0,),
+        source="the PAS image's segments, signed for OP-TEE",
+    )
+    signed = build_signed([build_elf(segments)], KeySigner(key))
+    return build_system(spec, signed, key_pem=public_key_pem(key), policy="strict")
+
+
+def _boot(system: Any) -> bool:
+    from rproctee.linux.errors import RprocErrno
+
+    with system.log.in_phase("boot"):
+        try:
+            system.rproc.boot()
+        except RprocErrno:
+            return False
+    return True
+
+
+def _shutdown(system: Any) -> None:
+    from rproctee.linux.errors import RprocErrno
+    from rproctee.linux.state import RprocState
+
+    if system.rproc.state != RprocState.RUNNING:
+        return
+    with system.log.in_phase("shutdown"):
+        try:
+            system.rproc.shutdown()
+        except RprocErrno:
+            pass  # the tables show the failed stop
