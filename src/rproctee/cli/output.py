@@ -37,7 +37,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from rproctee.cli import exitcodes
-from rproctee.errors import FormatError, RprocError
+from rproctee.errors import FormatError
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
@@ -124,7 +124,9 @@ ERROR_STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (FormatError, exitcodes.MALFORMED_IMAGE),
     (OSError, exitcodes.IO_ERROR),
     (MemoryError, exitcodes.IO_ERROR),
-    (RprocError, exitcodes.USAGE),
+    # Platform, device-tree, profile and API argument errors are ValueErrors:
+    # the user gave something unusable. Other RprocErrors escaping a command
+    # (an AddressError from device memory...) are bugs: exit 70.
     (ValueError, exitcodes.USAGE),
 )
 
