@@ -498,6 +498,31 @@ def test_systick_interrupts_come_on_time_within_a_tick() -> None:
     assert core.idle_ticks == 4  # asleep in WFI between interrupts
 
 
+def test_pendsv_switches_tasks_on_the_process_stack() -> None:
+    core, world, _, _ = booted("fw_tasks")  # SysTick every 1000 cycles
+    sym = symbols("fw_tasks")
+
+    def word(name: str) -> int:
+        return int.from_bytes(world.memory.read_da(sym[name], 4), "little")
+
+    core.run(3)
+    # SysTick pends PendSV 20 times a tick from tick 2 on; each swaps tasks
+    assert word("switches") == 40
+    assert word("count_a") > 0 and word("count_b") > 0
+    regs = core.registers()
+    assert regs["control"] & 2  # the thread runs on the PSP
+    stack_a, stack_b = sym["stack_a"], sym["stack_b"]
+    # on the stack of one of the tasks (at its top when that task pushed nothing)
+    psp = regs["psp"]
+    assert stack_a < psp <= stack_a + 512 or stack_b < psp <= stack_b + 512
+    scs = core.peripheral("scs")
+    assert isinstance(scs, SystemControl) and scs.active == []
+    msp = regs["msp"]
+    core.run(2)
+    assert core.registers()["msp"] == msp  # handlers leave the main stack as found
+    assert trace_text(world.memory, "fw_tasks") == "cm4: task b runs\n"
+
+
 def test_ipcc_interrupt_takes_the_host_doorbell() -> None:
     core, world, kicks, _ = booted("fw_irq")
     core.run(4)

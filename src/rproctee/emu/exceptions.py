@@ -2,20 +2,24 @@
 
 unicorn runs the instructions but not the M-profile exception model, so the
 core does it here, as the architecture describes it (ARMv7-M ARM B1.5.6 and
-B1.5.8), for the main stack:
+B1.5.8):
 
 * entry: push the basic frame (r0-r3, r12, lr, return address, xPSR) on the
-  stack, 8-byte aligned (``CCR.STKALIGN``: bit 9 of the stacked xPSR says a
-  padding word was added), set ``LR`` to ``EXC_RETURN`` (``0xFFFFFFF9`` from
-  thread mode, ``0xFFFFFFF1`` from a handler), ``IPSR`` to the exception
+  current stack, 8-byte aligned (``CCR.STKALIGN``: bit 9 of the stacked xPSR
+  says a padding word was added), set ``LR`` to ``EXC_RETURN``
+  (``0xFFFFFFF9`` from thread mode on the main stack, ``0xFFFFFFFD`` on the
+  process stack, ``0xFFFFFFF1`` from a handler), ``IPSR`` to the exception
   number and jump to its vector (``VTOR + 4 * number``);
 * return: a branch to ``EXC_RETURN`` (unicorn reports it as exception 8)
   pops that frame and goes back where the exception was taken.
 
-Not modelled, and refused with a reason: the process stack
-(``CONTROL.SPSEL`` = 1, as RTOS threads use), and floating-point context
-stacking (a handler that uses the FPU clobbers the interrupted code's FPU
-registers; ``EXC_RETURN`` never asks for an extended frame).
+Thread mode may run on the process stack (``CONTROL.SPSEL`` = 1, as RTOS
+threads do): the frame then goes on the PSP, the handler runs on the MSP
+and ``EXC_RETURN`` = ``0xFFFFFFFD`` brings the thread back to the PSP, so a
+PendSV context switch that rewrites the PSP works. Not modelled:
+floating-point context stacking (a handler that uses the FPU clobbers the
+interrupted code's FPU registers; ``EXC_RETURN`` never asks for an extended
+frame, so an RTOS port that tests bit 4 saves no FPU state).
 """
 
 from __future__ import annotations
@@ -98,12 +102,9 @@ class ExceptionModel:
         if isinstance(handler, str):
             return handler
         thread = not self.scs.active
-        if thread and self._read("control") & _CONTROL_SPSEL:
-            return (
-                f"exception {exception} taken on the process stack "
-                "(CONTROL.SPSEL = 1): not modelled"
-            )
-        sp = self._read("sp")
+        on_psp = thread and bool(self._read("control") & _CONTROL_SPSEL)
+        stack = "psp" if on_psp else "sp"
+        sp = self._read(stack)
         pad = sp & 4
         frame_sp = sp - pad - 32
         values = {name: self._read(name) for name in _FRAME}
@@ -115,10 +116,15 @@ class ExceptionModel:
             )
         except self.stack_error:
             return f"stacking exception {exception} at sp {frame_sp:#010x} faulted"
-        self.uc.reg_write(self.reg["sp"], frame_sp)
-        self.uc.reg_write(
-            self.reg["lr"], EXC_RETURN_THREAD_MSP if thread else EXC_RETURN_HANDLER
-        )
+        self.uc.reg_write(self.reg[stack], frame_sp)
+        if on_psp:
+            # still in thread mode: clearing SPSEL makes the MSP current
+            control = self._read("control") & ~_CONTROL_SPSEL
+            self.uc.reg_write(self.reg["control"], control)
+            exc_return = EXC_RETURN_THREAD_PSP
+        else:
+            exc_return = EXC_RETURN_THREAD_MSP if thread else EXC_RETURN_HANDLER
+        self.uc.reg_write(self.reg["lr"], exc_return)
         self.uc.reg_write(self.reg["xpsr"], _XPSR_T | exception)
         self.uc.reg_write(self.reg["pc"], handler | 1)
         self.scs.activate(exception)
@@ -127,21 +133,24 @@ class ExceptionModel:
     def leave(self, exc_return: int) -> str | None:
         """Return from the innermost handler through ``exc_return``; why not."""
         exc_return |= 1
-        if exc_return not in (EXC_RETURN_HANDLER, EXC_RETURN_THREAD_MSP):
+        modelled = (EXC_RETURN_HANDLER, EXC_RETURN_THREAD_MSP, EXC_RETURN_THREAD_PSP)
+        if exc_return not in modelled:
             return (
                 f"EXC_RETURN {exc_return:#010x} not modelled "
-                "(process stack or floating-point frame)"
+                "(floating-point frame or reserved value)"
             )
         if not self.scs.active:
             return f"exception return to {exc_return:#010x} with no exception active"
-        sp = self._read("sp")
+        to_psp = exc_return == EXC_RETURN_THREAD_PSP
+        stack = "psp" if to_psp else "sp"
+        sp = self._read(stack)
         try:
             raw = bytes(self.uc.mem_read(sp, 32))
         except self.stack_error:
             return f"unstacking at sp {sp:#010x} faulted"
         frame = dict(zip(_FRAME, struct.unpack("<8I", raw), strict=True))
         self.scs.deactivate()
-        to_thread = exc_return == EXC_RETURN_THREAD_MSP
+        to_thread = exc_return != EXC_RETURN_HANDLER
         if to_thread != (not self.scs.active):
             return (
                 f"EXC_RETURN {exc_return:#010x} does not match the active "
@@ -150,7 +159,13 @@ class ExceptionModel:
         for name in ("r0", "r1", "r2", "r3", "r12", "lr"):
             self.uc.reg_write(self.reg[name], frame[name])
         pad = 4 if frame["xpsr"] & _XPSR_ALIGNED else 0
-        self.uc.reg_write(self.reg["sp"], sp + 32 + pad)
+        self.uc.reg_write(self.reg[stack], sp + 32 + pad)
         self.uc.reg_write(self.reg["xpsr"], frame["xpsr"] & ~_XPSR_ALIGNED)
+        if to_thread:
+            # back in thread mode: SPSEL picks the stack the thread runs on
+            control = self._read("control") & ~_CONTROL_SPSEL
+            self.uc.reg_write(
+                self.reg["control"], control | (_CONTROL_SPSEL if to_psp else 0)
+            )
         self.uc.reg_write(self.reg["pc"], frame["pc"] | 1)
         return None

@@ -30,6 +30,7 @@ fw_virtio.elf fw_virtio.c
 fw_uart.elf fw_uart.c
 fw_hang.elf fw_hang.c
 fw_irq.elf fw_irq.c
+fw_tasks.elf fw_tasks.c
 fw_fault_bus.elf fw_fault.c -DFAULT=1
 fw_fault_udf.elf fw_fault.c -DFAULT=2
 fw_fault_bkpt.elf fw_fault.c -DFAULT=3
