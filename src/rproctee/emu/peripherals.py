@@ -2,11 +2,13 @@
 
 Each model is plain Python (no emulator import): a base address, a size,
 ``read(offset, size)`` / ``write(offset, size, value)`` for the core's bus
-accesses, and ``tick()`` once per emulator tick. An access the model does
-not decode raises :class:`PeripheralFault`, which the core turns into a bus
-fault. Register layouts follow the STM32MP15 reference manual where the
-firmware needs them (IPCC, USART, IWDG) and the Armv7-M architecture for
-the system control space (SysTick, CPUID, VTOR).
+accesses, ``advance(cycles)`` as time passes and ``tick()`` once per
+emulator tick. An access the model does not decode raises
+:class:`PeripheralFault`, which the core turns into a bus fault. Register
+layouts follow the STM32MP15 reference manual where the firmware needs them
+(IPCC, USART, IWDG) and the Armv7-M architecture for the system control
+space (SysTick, NVIC, SCB). :class:`RegisterFile` stands in for blocks a
+firmware only configures.
 
 Time is counted in instructions, one core clock cycle each: the core calls
 ``advance(cycles)`` as it runs, stopping its run at the next timer event
