@@ -31,8 +31,8 @@ POLICIES = ("optee", "strict")
 _BOOTING_FILES = ("state", "recovery", "crash")
 
 
-class BoardError(RprocError):
-    """A bad mount option, naming the option and its value."""
+class BoardError(RprocError, ValueError):
+    """A bad mount option, naming the option and its value (a usage error)."""
 
 
 @dataclass(frozen=True)
