@@ -372,6 +372,16 @@ def test_systick_interrupt_pends_exception_15() -> None:
     assert scs.cycles_to_event() is None
 
 
+def test_ipcc_tx_free_interrupt_follows_its_mask() -> None:
+    ipcc = Ipcc()
+    ipcc.write(0x10, 4, 1 << 16)  # TXFIE
+    assert not ipcc.tx_interrupt()  # every channel's free mask set at reset
+    ipcc.write(0x14, 4, 0x3F003F & ~(1 << 17))  # unmask channel 1 free
+    assert ipcc.tx_interrupt()
+    ipcc.write(0x14, 4, 0x3F003F)
+    assert not ipcc.tx_interrupt()
+
+
 def test_ipcc_rx_interrupt_needs_enable_and_unmasked_channel() -> None:
     ipcc = Ipcc()
     ipcc.host_ring(1)

@@ -451,8 +451,11 @@ class EmulatedCore:
         if model is None:
             return
         for p in self.peripherals:
-            if isinstance(p, Ipcc) and p.rx_interrupt():
-                model.scs.pend(16 + p.rx_irq)
+            if isinstance(p, Ipcc):
+                if p.rx_interrupt():
+                    model.scs.pend(16 + p.rx_irq)
+                if p.tx_interrupt():
+                    model.scs.pend(16 + p.tx_irq)
         exception = model.scs.next_exception(model.mask())
         if exception is None:
             return

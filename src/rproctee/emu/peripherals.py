@@ -174,13 +174,12 @@ IPCC_C1CR, IPCC_C1MR, IPCC_C1SCR, IPCC_C1TOC2SR = 0x00, 0x04, 0x08, 0x0C
 IPCC_C2CR, IPCC_C2MR, IPCC_C2SCR, IPCC_C2TOC1SR = 0x10, 0x14, 0x18, 0x1C
 IPCC_HWCFGR, IPCC_VER, IPCC_ID, IPCC_SID = 0x3F0, 0x3F4, 0x3F8, 0x3FC
 IPCC_CHANNELS = 6
-IPCC_CR_RXOIE = 1 << 0
-#: The M4's "RX channel occupied" interrupt line (IPCC_RX1_IRQn in ST's M4
-#: examples: a CubeIDE-built stm32mp15 M4 firmware enables 103 and 104, RX
-#: and TX, after HAL_IPCC_Init); a constructor argument, for other boards.
-#: The TX "channel free" interrupt is not modelled: a channel is free again
-#: as soon as the firmware rings it.
-IPCC_RX_IRQ = 103
+IPCC_CR_RXOIE, IPCC_CR_TXFIE = 1 << 0, 1 << 16
+#: The M4's "RX channel occupied" and "TX channel free" interrupt lines
+#: (IPCC_RX1_IRQn / IPCC_TX1_IRQn in ST's M4 examples: a CubeIDE-built
+#: stm32mp15 M4 firmware enables 103 and 104 after HAL_IPCC_Init);
+#: constructor arguments, for other boards.
+IPCC_RX_IRQ, IPCC_TX_IRQ = 103, 104
 
 
 class Ipcc(Peripheral):
@@ -211,10 +210,12 @@ class Ipcc(Peripheral):
         base: int = 0x4C001000,
         notify: Callable[[int], None] | None = None,
         rx_irq: int = IPCC_RX_IRQ,
+        tx_irq: int = IPCC_TX_IRQ,
     ) -> None:
         super().__init__(base, 0x400)
         self.notify = notify
         self.rx_irq = rx_irq
+        self.tx_irq = tx_irq
         self.doorbells = [0] * IPCC_CHANNELS
         self.reset()
 
@@ -239,6 +240,19 @@ class Ipcc(Peripheral):
         if not self.regs[IPCC_C2CR] & IPCC_CR_RXOIE:
             return False
         return bool(self.to_remote & ~self.regs[IPCC_C2MR] & 0x3F)
+
+    def tx_interrupt(self) -> bool:
+        """Whether the M4's TX-free interrupt line is high.
+
+        ``C2CR.TXFIE`` set and a channel free towards the host (always, once
+        the host's handler took the message) whose ``C2MR.CHnFM`` mask bit
+        is clear: a firmware unmasks it to learn the host read its message
+        and masks it again in the handler, as ST's HAL does.
+        """
+        if not self.regs[IPCC_C2CR] & IPCC_CR_TXFIE:
+            return False
+        free = ~self.to_host & 0x3F
+        return bool(free & ~(self.regs[IPCC_C2MR] >> 16) & 0x3F)
 
     def read_reg(self, reg: int) -> int:
         """Status, masks and identification registers."""
