@@ -88,6 +88,13 @@ def mdt_group() -> None:
 
     FILE is a single .mbn/.mdt, or the .mdt of a split set whose
     NAME.b00, NAME.b01, ... files sit beside it.
+
+    \b
+    Example:
+      rproctee mdt build --out fw.mbn --version 6     # prints the root SHA-256
+      rproctee mdt verify fw.mbn --root SHA256
+      rproctee mdt split fw.mbn --out fw --name modem.mdt
+      rproctee mdt boot fw/modem.mdt --carveout 0x8c000000:0x100000 --root SHA256
     """
 
 
