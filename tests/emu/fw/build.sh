@@ -38,3 +38,6 @@ LIST
 for pid in "${pids[@]}"; do
     wait "$pid"
 done
+# the compiler that built the ELFs: the tests compare byte for byte only
+# when the same one is installed
+"$CC" --version | head -n 1 > "$OUT/toolchain.txt"
