@@ -493,7 +493,7 @@ CASES: tuple[Case, ...] = (
          why="differs from signed",
          note="spec 2.6: both headers match hash entry 0 by p_paddr; the "
               "signed segment 1 is never loaded"),
-    Case("segment-duplicated-signed", ("5.3", "W2", "W5"), duplicate_signed_phdr,
+    Case("segment-duplicated-signed", ("5.3", "W2", "W5", "F1"), duplicate_signed_phdr,
          S, BF, why="overlap",
          note="issue 7 finding 1: strict raised TypeError here"),
     Case("extra-pt_load-unsigned", ("5.3", "W2"),
@@ -605,7 +605,7 @@ CASES: tuple[Case, ...] = (
          during=("segment_copy_after", copy_no(0), flip(E + SEG0 + 3))),
     Case("toctou-phdr-changed-after-check", ("5.6",), good, S, S,
          during=("phdr_checked", phdr_no(0), at(E + PH0 + 12, "<I", 0x30000000))),
-    Case("toctou-e_phoff-changed-after-ehdr-check", ("5.6",), good, BF, S,
+    Case("toctou-e_phoff-changed-after-ehdr-check", ("5.6", "F4"), good, BF, S,
          during=("ehdr_checked", first, at(E + 28, "<I", 0x10000)),
          note="spec 2.6: upstream reads e_phoff again for the table (double "
               "fetch); strict uses its one copy (issue 7 finding 4)"),
@@ -613,7 +613,7 @@ CASES: tuple[Case, ...] = (
          during=("ehdr_checked", first, at(E + 44, "<H", 1)),
          note="upstream re-reads e_phnum each pass and drops segment 1; "
               "strict loads both (its exact-content check)"),
-    Case("toctou-e_shoff-changed-before-rsc-lookup", ("5.6", "W3"), good, BF, S,
+    Case("toctou-e_shoff-changed-before-rsc-lookup", ("5.6", "W3", "F4"), good, BF, S,
          during=("rsc_lookup_before", first, at(E + 32, "<I", 0x10000)),
          note="spec 2.7: upstream reads the ELF header again for e_shoff; "
               "strict uses its one copy (issue 7 finding 4)"),
