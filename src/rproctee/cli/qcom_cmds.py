@@ -30,6 +30,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _PATH = click.Path(dir_okay=False, path_type=Path)
 _KIND = {0: "header", 1: "hash"}
+#: Largest carveout ``mdt boot`` models (real ones are tens of MiB).
+MAX_CARVEOUT = 1 << 30
 
 
 def register(group: click.Group) -> None:
@@ -394,6 +396,11 @@ def _carveout(value: str) -> tuple[int, int]:
     if not sep or region[0] < 0 or region[1] <= 0 or sum(region) > 1 << 64:
         raise click.BadParameter(
             f"{value!r} is not BASE:SIZE (e.g. 0x8c000000:0x100000)"
+        )
+    if region[1] > MAX_CARVEOUT:
+        raise click.BadParameter(
+            f"size {region[1]:#x} is larger than {MAX_CARVEOUT:#x} (the model holds "
+            "the whole carveout in memory)"
         )
     return region
 
