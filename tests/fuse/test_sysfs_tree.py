@@ -170,3 +170,13 @@ def test_shutdown_stops_every_user_and_a_crashed_processor(firmware_dir: Path) -
     assert first.power == second.power == 0
     assert [c["cmd"] for c in boards.systems[0].log.tee_calls()][-2:] == [
         "STOP", "RELEASE_FW"]  # fmt: skip
+
+
+def test_a_bad_key_file_is_named_before_anything_runs(
+    tmp_path: Path, firmware_dir: Path
+) -> None:
+    garbage = tmp_path / "key.pem"
+    garbage.write_text("not a key\n")
+    opts = BoardOptions(firmware_path=firmware_dir, key=garbage)
+    with pytest.raises(BoardError, match=f"^--key: {garbage} is not a usable PEM key"):
+        build_boards(opts, firmware_dir)

@@ -280,7 +280,7 @@ def build_boards(
     except RprocError as exc:
         raise BoardError(f"--platform: {exc}") from exc
     if key_pem is None and options.key is not None:
-        key_pem = options.key.read_bytes()
+        key_pem = _read_key(options.key)
     firmware = FirmwareDir(firmware_root)
     systems: list[System] = []
     for _ in range(options.instances):
@@ -293,6 +293,26 @@ def build_boards(
         systems.append(system)
     writer = EventWriter(events, systems) if events is not None else None
     return Boards(systems, firmware, writer)
+
+
+def _read_key(path: Path) -> bytes:
+    """The PTA's key file, checked now rather than at the first start.
+
+    Raises
+    ------
+    BoardError
+        Unreadable, or not a PEM key (naming ``--key`` and the file).
+    """
+    from rproctee.image import load_public_key
+
+    try:
+        pem = path.read_bytes()
+        load_public_key(pem)
+    except OSError as exc:
+        raise BoardError(f"--key: {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise BoardError(f"--key: {path} is not a usable PEM key: {exc}") from exc
+    return pem
 
 
 def write_demo_firmware(directory: Path, name: str, tee: bool) -> bytes | None:
