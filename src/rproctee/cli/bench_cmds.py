@@ -390,11 +390,15 @@ def plot(path: Path, count: int, size: int, threads: int, policy: str,
         for c in PLOT_SEGMENTS
         if size >= 4096 * c
     ]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    _lines(a, [r["size"] / MIB for r in by_size], by_size, "image size (MiB)")
-    _lines(
-        b, [r["segments"] for r in by_count], by_count, f"segments ({size // MIB} MiB)"
-    )
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), sharex="col")
+    xs = [r["size"] / MIB for r in by_size]
+    counts = [r["segments"] for r in by_count]
+    _lines(axes[0][0], xs, by_size, "median", "GB/s (median, log)")
+    _lines(axes[0][1], counts, by_count, "median", "GB/s (median, log)")
+    _lines(axes[1][0], xs, by_size, "x_sha256", "x hashlib SHA-256 (paired)")
+    _lines(axes[1][1], counts, by_count, "x_sha256", "x hashlib SHA-256 (paired)")
+    axes[1][0].set_xlabel("image size (MiB)")
+    axes[1][1].set_xlabel(f"segments ({size // MIB} MiB image)")
     m = by_size[0]["machine"]
     fig.suptitle(f"rproctee bench, {policy}: {m['cpu']}, {m['cores']} cores, "
                  f"Linux {m['kernel']}", fontsize=10)  # fmt: skip
@@ -402,15 +406,22 @@ def plot(path: Path, count: int, size: int, threads: int, policy: str,
     fig.savefig(path, dpi=110)
 
 
-def _lines(ax: Any, xs: list[float], results: list[dict[str, Any]], label: str) -> None:
+def _lines(
+    ax: Any, xs: list[float], results: list[dict[str, Any]], key: str, label: str
+) -> None:
     for name in results[0]["methods"]:
-        ax.plot(xs, [r["methods"][name]["median"] / 1e9 for r in results], marker="o",
-                label=name)  # fmt: skip
+        if key != "median" and name == "memcpy":
+            continue  # ~10x the others: it would flatten every other line
+        ys = [r["methods"][name][key] for r in results]
+        if key == "median":
+            ys = [y / 1e9 for y in ys]
+        ax.plot(xs, ys, marker="o", label=name)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel(label)
-    ax.set_ylabel("GB/s (median)")
+    if key == "median":
+        ax.set_yscale("log")
+    ax.set_ylabel(label)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 # -- the command --------------------------------------------------------------------
