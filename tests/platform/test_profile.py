@@ -108,3 +108,24 @@ def test_overlap_is_noted(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="cannot read"):
         load_profile(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_key_that_is_not_a_small_regular_file_is_refused(
+    tmp_path: Path, kind: str
+) -> None:
+    """A profile's key must not make the reader block (FIFO) or exhaust
+    memory (/dev/zero, a huge file): refused before it is read."""
+    import os
+
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "k.pem")
+        ref, match = "k.pem", "not a regular file"
+    elif kind == "device":
+        ref, match = "/dev/zero", "not a regular file"
+    else:
+        (tmp_path / "k.pem").write_bytes(b"-" * (1 << 20))
+        ref, match = "k.pem", "larger than"
+    text = GOOD.replace("accept_ecdsa = false", f'key = "{ref}"')
+    with pytest.raises(ProfileError, match=match):
+        load_profile(_write(tmp_path, text))

@@ -24,6 +24,8 @@ Unknown keys are refused (they are almost always typos).
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -207,14 +209,41 @@ def _key(value: Any, path: Path) -> tuple[bytes | None, tuple[str, ...]]:
     if not isinstance(value, str) or not value:
         raise ProfileError(f"{path} [platform]: 'key' must be a file path")
     key_path = (path.parent / value).resolve()
+    pem = _read_key_file(key_path, path)
+    _check_public_pem(pem, key_path, path)
+    return pem, (f"built-in key from {key_path}",)
+
+
+#: A PEM public key of any supported kind is well under this (RSA-4096: 800).
+MAX_KEY_FILE = 64 << 10
+
+
+def _read_key_file(key_path: Path, path: Path) -> bytes:
+    """The key file's bytes: a regular file of at most ``MAX_KEY_FILE`` bytes.
+
+    A profile is trusted to describe the platform, not to make the reader
+    block or exhaust memory: ``key = "/dev/zero"`` or a FIFO is refused
+    before anything is read.
+    """
     try:
-        pem = key_path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(key_path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ProfileError(
+                    f"{path} [platform]: key file {key_path} is not a regular file"
+                )
+            pem = f.read(MAX_KEY_FILE + 1)
     except OSError as exc:
         raise ProfileError(
             f"{path} [platform]: key file {key_path}: {exc.strerror}"
         ) from exc
-    _check_public_pem(pem, key_path, path)
-    return pem, (f"built-in key from {key_path}",)
+    if len(pem) > MAX_KEY_FILE:
+        raise ProfileError(
+            f"{path} [platform]: key file {key_path} is larger than "
+            f"{MAX_KEY_FILE} bytes: not a PEM public key"
+        )
+    return pem
 
 
 def _check_public_pem(pem: bytes, key_path: Path, path: Path) -> None:
