@@ -4,19 +4,25 @@
 model (TEE-backed ops of series v15 or v22, or plain ELF ops with
 ``--no-tee``), boots it, shows the state transitions, the resource table and
 carveouts, the trace buffer, optionally crashes and recovers it (coredump
-included), then shuts it down. ``lifecycle-doc`` regenerates
-``docs/lifecycle.md`` from real runs of both series.
+included), then shuts it down; with ``--pas`` the firmware is a Qualcomm
+MDT/MBN image booted in two steps through TrustZone's PAS
+(``qcom_q6v5_pas``). ``lifecycle-doc`` regenerates ``docs/lifecycle.md``
+from real runs of both series.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from rproctee.cli import exitcodes
 from rproctee.cli.output import emit_json
+
+if TYPE_CHECKING:
+    from rproctee.linux.state import CrashType, DumpConf
 
 _PLATFORM_HELP = "Preset name, device tree (.dtb/.dts) or TOML profile (.toml)."
 _MODES = {"default": "ENABLED", "inline": "INLINE"}
@@ -30,7 +36,7 @@ def register(group: click.Group) -> None:
 
 @click.command("boot")
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--platform", "-p", required=True, help=_PLATFORM_HELP)
+@click.option("--platform", "-p", help=_PLATFORM_HELP + " Required unless --pas.")
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
               help="PEM public key of the platform's PTA (default: its own).")
 @click.option("--series", type=click.Choice(["v15", "v22"]), default="v22",
@@ -49,23 +55,40 @@ def register(group: click.Group) -> None:
               help="sysfs coredump: 'enabled' (default) or 'inline'.")
 @click.option("--sequence", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Mermaid sequence diagram of the run (Markdown).")
+@click.option("--pas", is_flag=True,
+              help="Qualcomm two-step boot through TrustZone's PAS: IMAGE is an "
+              ".mdt/.mbn (NAME.bNN beside it); needs --carveout.")
+@click.option("--carveout", metavar="BASE:SIZE",
+              callback=lambda _ctx, _param, value: _pas_carveout(value),
+              help="With --pas: the remote processor's memory region (physical).")
+@click.option("--root", metavar="SHA256|CERT",
+              help="With --pas: the root certificate TrustZone trusts, as its "
+              "SHA-256 (hex) or a PEM/DER file (a chain file: its last, "
+              "self-signed certificate); without it secure boot is off.")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 def boot_cmd(
-    image: Path, platform: str, key: Path | None, series: str, no_tee: bool,
+    image: Path, platform: str | None, key: Path | None, series: str, no_tee: bool,
     policy: str, crash: str | None, coredump_path: Path | None, coredump_mode: str,
-    sequence: Path | None, as_json: bool,
+    sequence: Path | None, pas: bool, carveout: tuple[int, int] | None,
+    root: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Boot IMAGE through the Linux remoteproc core; crash, recover, shut down.
 
     Exit 0 only when every step asked for succeeded; 7 when a TEE call
-    failed, 1 when the core refused otherwise; 2 usage, 3 I/O.
+    (with --pas: an SCM call) failed, 1 when the core refused otherwise;
+    2 usage, 3 I/O.
     """
     from rproctee.linux.lifecycle import report_dict, run_life
     from rproctee.linux.state import CrashType, DumpConf
 
-    system = _system(image, platform, key, series, no_tee, policy)
     mode = DumpConf[_MODES[coredump_mode]] if coredump_path else DumpConf.DISABLED
     kind = CrashType.parse(crash) if crash else None
+    _check_path_options(click.get_current_context(), pas)
+    if pas:
+        assert carveout is not None  # _check_path_options
+        _boot_pas(image, carveout, root, kind, mode, coredump_path, sequence, as_json)
+    assert platform is not None  # _check_path_options
+    system = _system(image, platform, key, series, no_tee, policy)
     try:
         report = run_life(system, crash=kind, coredump_mode=mode,
                           coredump_path=coredump_path)  # fmt: skip
@@ -81,6 +104,29 @@ def boot_cmd(
     else:
         print_life(doc)
     raise SystemExit(_status(report))
+
+
+def _check_path_options(ctx: click.Context, pas: bool) -> None:
+    """Each option belongs to one path: the TEE/ELF one, or ``--pas``."""
+    given = [
+        p.opts[0] for p in ctx.command.params
+        if isinstance(p, click.Option) and p.name is not None
+        and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT
+    ]  # fmt: skip
+    if not pas:
+        wrong = [o for o in given if o in _PAS_ONLY]
+        if wrong:
+            raise click.UsageError(f"{wrong[0]} is for --pas only")
+        if ctx.params["platform"] is None:
+            raise click.UsageError("--platform is required (unless --pas)")
+        return
+    wrong = [o for o in given if o in _NOT_PAS]
+    if wrong:
+        raise click.UsageError(
+            f"{wrong[0]} does not apply to --pas (TrustZone's PAS, no OP-TEE)"
+        )
+    if ctx.params["carveout"] is None:
+        raise click.UsageError("--pas needs --carveout BASE:SIZE")
 
 
 def _status(report: Any) -> int:
@@ -126,22 +172,160 @@ def _write_sequence(system: Any, path: Path, what: str) -> None:
 
     ops = f"TEE series {system.series}" if system.tee else "plain ELF ops"
     title = f"{what} on {system.platform.name}, {ops}"
+    _write_text(path, markdown(system.log.events, title))
+
+
+def _write_text(path: Path, text: str) -> None:
     try:
-        path.write_text(markdown(system.log.events, title), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         click.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
         raise SystemExit(exitcodes.IO_ERROR) from exc
 
 
+# -- --pas: Qualcomm's two-step boot ---------------------------------------------
+#: Options of the TEE/ELF path only, and of the PAS path only.
+_NOT_PAS = ("--platform", "--key", "--series", "--no-tee", "--policy")
+_PAS_ONLY = ("--carveout", "--root")
+
+
+def _pas_carveout(value: str | None) -> tuple[int, int] | None:
+    """``--carveout``, checked as ``rproctee mdt boot`` checks it."""
+    from rproctee.cli.qcom_cmds import _carveout
+
+    return None if value is None else _carveout(value)
+
+
+def _pas_root(value: str | None) -> bytes | None:
+    """``--root``: 64 hex digits, or the SHA-256 of a certificate file's root."""
+    import re
+
+    from rproctee.cli.qcom_cmds import _root
+
+    if value is None:
+        return None
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return _root(value)
+    path = Path(value)
+    if not path.is_file():
+        raise click.BadParameter(
+            f"{value!r} is neither 64 hex digits (a SHA-256) nor a certificate file",
+            param_hint="--root",
+        )
+    return _root_of_file(path)
+
+
+def _root_of_file(path: Path) -> bytes:
+    """SHA-256 of the DER of the last certificate in ``path``, if self-signed."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    data = _read(path, "certificate")
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            cert = x509.load_pem_x509_certificates(data)[-1]
+        else:
+            cert = x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{path}: not a PEM or DER certificate ({exc})", param_hint="--root"
+        ) from exc
+    if cert.issuer != cert.subject:
+        raise click.BadParameter(
+            f"{path}: the last certificate ({cert.subject.rfc4514_string()}) is "
+            "not self-signed, so not a root",
+            param_hint="--root",
+        )
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+
+
+def _boot_pas(
+    image: Path, carveout: tuple[int, int], root: str | None,
+    crash: CrashType | None, mode: DumpConf, coredump_path: Path | None,
+    sequence: Path | None, as_json: bool,
+) -> NoReturn:  # fmt: skip
+    """``boot --pas``: the same life and JSON keys, SCM calls as ``tee_calls``."""
+    from rproctee.cli.output import fail
+    from rproctee.linux.coredump import ELFCLASS32, EM_NONE
+    from rproctee.linux.lifecycle import report_dict, run_life
+    from rproctee.qcom.errors import MdtError
+    from rproctee.qcom.pas import Carveout
+    from rproctee.qcom.pas_ops import PRIV_KEY, build_pas_system, firmware_folder
+
+    trusted = _pas_root(root)
+    try:
+        files = firmware_folder(image)
+    except MdtError as exc:
+        fail(str(exc), exitcodes.IO_ERROR)
+    region = Carveout("carveout", *carveout)
+    system = build_pas_system(files, image.name, region, trusted_root=trusted)
+    # qcom_pas_probe's rproc_coredump_set_elf_info (build_pas_system skips it)
+    system.rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)
+    try:
+        report = run_life(system, crash=crash, coredump_mode=mode,
+                          coredump_path=coredump_path)  # fmt: skip
+    except OSError as exc:
+        click.echo(f"error: cannot write coredump {coredump_path}: {exc}", err=True)
+        raise SystemExit(exitcodes.IO_ERROR) from exc
+    pas = system.rproc.priv[PRIV_KEY]
+    doc = report_dict(system, report)
+    doc["tee_calls"] = [_scm_call(call) for call in pas.scm.calls]
+    if report.steps[0].ok and not doc["carveouts"]:
+        # qcom_q6v5_pas registers no rproc carveout: show the region it loaded
+        doc["carveouts"] = [{"name": region.name, "da": pas.mem_reloc,
+                             "pa": region.pa, "len": region.size}]  # fmt: skip
+    doc["pas"] = {"rproc": system.rproc.name, "pas_id": pas.pas_id,
+                  "secure_boot": trusted is not None}  # fmt: skip
+    if sequence is not None:
+        from rproctee.qcom.sequence import pas_markdown
+
+        title = f"{image.name}: PAS boot"
+        _write_text(sequence, pas_markdown(system.log.events, title))
+        doc["sequence"] = str(sequence)
+    if as_json:
+        emit_json(doc)
+    else:
+        print_life(doc)
+    if any(_scm_failed(call) for call in doc["tee_calls"]):
+        raise SystemExit(exitcodes.TEE_ERROR)
+    raise SystemExit(_status(report))
+
+
+def _scm_failed(call: dict[str, Any]) -> bool:
+    """TrustZone refused: an SCM error status, or a non-zero answer where
+    the caller of ``qcom_scm_pas_*`` takes one as failure (all but
+    ``PAS_IS_SUPPORTED``, whose 1 means yes)."""
+    if call["result"] != "QCOM_SCM_SUCCESS":
+        return True
+    return bool(call["ret"]) and call["cmd"] != "PAS_IS_SUPPORTED"
+
+
+def _scm_call(call: Any) -> dict[str, Any]:
+    """One SCM call in ``tee_calls``' shape (``cmd``, ``id``, ``result``) and more."""
+    row = call.to_dict()
+    return {"cmd": row.pop("command"), "id": row.pop("pas_id"),
+            "result": row.pop("status"), **row}  # fmt: skip
+
+
 # -- terminal output -----------------------------------------------------------
 def print_life(doc: dict[str, Any]) -> None:
     """The human view of a :func:`report_dict` document."""
-    ops = f"TEE series {doc['series']}" if doc["tee"] else "plain ELF ops (no TEE)"
-    click.echo(f"remoteproc m4 on {doc['platform']}: {ops}")
+    pas, name = doc.get("pas"), "m4"
+    if pas:
+        secure = "on" if pas["secure_boot"] else "off (no --root)"
+        ops = f"qcom_q6v5_pas, PAS id {pas['pas_id']}, secure boot {secure}"
+        name = pas["rproc"]
+    elif doc["tee"]:
+        ops = f"TEE series {doc['series']}"
+    else:
+        ops = "plain ELF ops (no TEE)"
+    click.echo(f"remoteproc {name} on {doc['platform']}: {ops}")
     click.echo("states: " + " -> ".join(["OFFLINE", *doc["states"]]))
     if doc["tee_calls"]:
-        calls = ", ".join(f"{c['cmd']}={_short(c['result'])}" for c in doc["tee_calls"])
-        click.echo(f"TEE calls: {calls}")
+        calls = ", ".join(_call_text(c) for c in doc["tee_calls"])
+        click.echo(f"{'SCM' if pas else 'TEE'} calls: {calls}")
     _print_table(doc)
     if doc["trace"]:
         click.echo(f"trace0: {doc['trace'].rstrip()}")
@@ -156,8 +340,15 @@ def print_life(doc: dict[str, Any]) -> None:
         click.echo(f"  {step['step']:<15} {step['ms']:8.2f} ms  {mark}")
 
 
+def _call_text(call: dict[str, Any]) -> str:
+    why = f" ({call['reason']})" if call.get("reason") else ""  # SCM calls only
+    return f"{call['cmd']}={_short(call['result'])}{why}"
+
+
 def _short(result: str) -> str:
-    return result.removeprefix("TEE_ERROR_").removeprefix("TEE_")
+    for prefix in ("TEE_ERROR_", "TEE_", "QCOM_SCM_"):
+        result = result.removeprefix(prefix)
+    return result
 
 
 def _print_table(doc: dict[str, Any]) -> None:
