@@ -38,7 +38,7 @@ COMMAND_INDEX: dict[str, tuple[str, str]] = {
     "keygen": ("image_cmds", "Generate a signing key and print its fingerprint."),
     "lifecycle-doc": ("boot_cmds", "Regenerate docs/lifecycle.md (v15, v22)."),
     "load": ("tee_cmds", "Load a signed image through a TEE session."),
-    "mdt": ("qcom_cmds", "Qualcomm MDT/MBN firmware: info, verify, split, join."),
+    "mdt": ("qcom_cmds", "Qualcomm MDT/MBN: info, verify, split, join, boot, build."),
     "platform": ("platform_cmds", "List presets, show a platform, profile a tree."),
     "pubkey": ("image_cmds", "Show a key's public half and its fingerprint."),
     "sign": ("image_cmds", "Build and sign an image (like OP-TEE's sign_rproc_fw.py)."),
