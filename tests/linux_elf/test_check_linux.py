@@ -273,3 +273,17 @@ _CORE_DIFFERS = {"elf64-paddr-above-4g"}
 def test_check_agrees_with_the_no_tee_boot(name: str) -> None:
     elf = CORPUS[name]
     assert _no_tee_boot_verdict(elf) == check_firmware(elf, DK2).linux_would_load
+
+
+def test_check_warns_when_a_32bit_kernel_would_overrun() -> None:
+    elf = _elf([Seg(0x10000010, b"", memsz=0xFFFFFFF8)])
+    report = check_firmware(elf, DK2)
+    assert not report.linux_would_load  # the 64-bit verdict: bad phdr da
+    warning = next(f for f in report.findings if "32-bit" in f.message)
+    assert warning.severity == "warning"
+    assert warning.where == "image 0 segment 0"
+    assert "32-bit kernel" in warning.message and "out of bounds" in warning.message
+    assert warning.linux is not None and "rproc_da_to_va" in warning.linux
+    # a well-formed image gets no such warning
+    good = check_firmware(CORPUS["good"], DK2)
+    assert not any("32-bit" in f.message for f in good.findings)

@@ -654,3 +654,34 @@ def test_carveouts_that_fit_are_accepted() -> None:
     )
     parsed = rproc_handle_resources(table, carveouts=CARVEOUTS)
     assert parsed is not None and len(parsed.carveouts()) == 3
+
+
+# -- a 32-bit kernel (size_t of 32 bits, as on stm32mp15) ---------------------
+
+
+def test_32bit_size_t_wraps_da_to_va_and_the_zero_fill_would_overrun() -> None:
+    # offset 0x10 in mcuram2 + len 0xfffffff8 = 0x1_0000_0008: 8 in 32 bits
+    elf, _ = build([Seg(0x10000010, b"", memsz=0xFFFFFFF8)])
+    wide = elf_boot_verdict(elf, CARVEOUTS, policy=ParseFwPolicy.STM32)
+    assert wide.message == "bad phdr da 0x10000010 mem 0xfffffff8"
+    narrow = elf_boot_verdict(
+        elf, CARVEOUTS, policy=ParseFwPolicy.STM32, size_t_bits=32
+    )
+    assert narrow.kernel_oob and narrow.function == "rproc_da_to_va"
+    assert "32-bit size_t" in (narrow.message or "") and narrow.segment == 0
+
+
+def test_32bit_size_t_refuses_an_elf64_memsz_above_4g() -> None:
+    elf, _ = build([Seg(0x0, b"", memsz=1 << 32)], elf_class=64)
+    err = refusal(rproc_elf_load_segments, elf, da_to_va, dry_run=True, size_t_bits=32)
+    assert (err.errno, err.message) == (
+        "EOVERFLOW",
+        "size (100000000) does not fit in size_t type",
+    )
+    verdict = elf_boot_verdict(
+        elf, CARVEOUTS, policy=ParseFwPolicy.STM32, size_t_bits=32
+    )
+    assert verdict.log[-1] == "Failed to load program segments: -75"
+    assert elf_boot_verdict(elf, CARVEOUTS, policy=ParseFwPolicy.STM32).message == (
+        "bad phdr da 0x0 mem 0x100000000"
+    )

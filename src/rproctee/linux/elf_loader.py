@@ -31,8 +31,12 @@ Behaviours that decide verdicts (issue 13):
    never reads outside the buffer.
 
 Every error is a :class:`LinuxElfError` carrying the errno name and the
-kernel's own ``dev_err`` line.  Sizes follow a 64-bit kernel (``size_t`` is
-64 bits, so ``rproc_u64_fit_in_size_t`` always holds).
+kernel's own ``dev_err`` line.  ``size_t`` is 64 bits by default (a 64-bit
+kernel, as the reference runs); ``size_t_bits=32`` models a 32-bit kernel
+such as stm32mp15's: ``rproc_u64_fit_in_size_t`` can fail there (-EOVERFLOW)
+and ``rproc_da_to_va``'s ``offset + len`` wraps at 2**32, so a huge
+``p_memsz`` passes the carveout check and the zero-fill would run over
+kernel memory (reported as ``kernel_oob``).
 """
 
 from __future__ import annotations
@@ -67,7 +71,10 @@ PHDR_SIZE = {ELFCLASS32: 32, ELFCLASS64: 56}
 SHDR_SIZE = {ELFCLASS32: 40, ELFCLASS64: 64}
 RSC_SECTION = ".resource_table"
 _U64 = (1 << 64) - 1
-_ERRNO = {name: getattr(_errno_mod, name) for name in ("EINVAL", "ENOMEM", "EFAULT")}
+_ERRNO = {
+    name: getattr(_errno_mod, name)
+    for name in ("EINVAL", "ENOMEM", "EFAULT", "EOVERFLOW")
+}
 
 # (offset, width) of the fields the kernel reads, per class.
 _EHDR = {
@@ -710,7 +717,11 @@ def _phdr(data: memoryview, hdr: ElfHeader, index: int) -> dict[str, int]:
 
 
 def plan_segment(
-    data: memoryview, hdr: ElfHeader, index: int, da_to_va: DaToVa
+    data: memoryview,
+    hdr: ElfHeader,
+    index: int,
+    da_to_va: DaToVa,
+    size_t_bits: int = 64,
 ) -> LoadedSegment | None:
     """One pass of ``rproc_elf_load_segments``' loop, without the write.
 
@@ -718,7 +729,7 @@ def plan_segment(
     Errors carry ``segment = index``.
     """
     try:
-        return _plan_segment(data, hdr, index, da_to_va)
+        return _plan_segment(data, hdr, index, da_to_va, size_t_bits)
     except LinuxElfError as exc:
         if exc.segment is None:
             exc.segment = index
@@ -726,7 +737,7 @@ def plan_segment(
 
 
 def _plan_segment(
-    data: memoryview, hdr: ElfHeader, index: int, da_to_va: DaToVa
+    data: memoryview, hdr: ElfHeader, index: int, da_to_va: DaToVa, size_t_bits: int
 ) -> LoadedSegment | None:
     fn = "rproc_elf_load_segments"
     ph = _phdr(data, hdr, index)
@@ -743,6 +754,9 @@ def _plan_segment(
     need = (offset + filesz) & _U64  # u64 arithmetic, no wrap check
     if need > len(data):
         raise LinuxElfError(fn, f"truncated fw: need 0x{need:x} avail 0x{len(data):x}")
+    if not _fits_size_t(memsz, size_t_bits):
+        message = f"size ({memsz:x}) does not fit in size_t type"
+        raise LinuxElfError(fn, message, errno="EOVERFLOW")
     target = da_to_va(da, memsz)
     if target is None:
         raise LinuxElfError(fn, f"bad phdr da 0x{da:x} mem 0x{memsz:x}")
@@ -755,12 +769,18 @@ def _plan_segment(
     return LoadedSegment(index, da, offset, filesz, memsz, target)
 
 
+def _fits_size_t(value: int, size_t_bits: int) -> bool:
+    """``rproc_u64_fit_in_size_t``."""
+    return value < 1 << size_t_bits
+
+
 def rproc_elf_load_segments(
     fw: Any,
     da_to_va: DaToVa,
     *,
     dry_run: bool = False,
     on_write: OnWrite | None = None,
+    size_t_bits: int = 64,
 ) -> list[LoadedSegment]:
     """``rproc_elf_load_segments``: copy each ``PT_LOAD`` where ``p_paddr`` says.
 
@@ -782,6 +802,9 @@ def rproc_elf_load_segments(
         Translate and check only; write nothing.
     on_write : callable(op, da, size), optional
         Told of each write (``"copy"``, ``"zero"``) after it happens.
+    size_t_bits : int
+        64 or 32: the kernel's ``size_t`` (``p_memsz`` must fit it,
+        "size (%llx) does not fit in size_t type", ``-EOVERFLOW``).
 
     Returns
     -------
@@ -797,7 +820,7 @@ def rproc_elf_load_segments(
     hdr = _header(data, "rproc_elf_load_segments")
     done: list[LoadedSegment] = []
     for index in range(hdr.e_phnum):
-        seg = plan_segment(data, hdr, index, da_to_va)
+        seg = plan_segment(data, hdr, index, da_to_va, size_t_bits)
         if seg is None:
             continue
         if not dry_run:
@@ -893,7 +916,11 @@ def device_memory_da_to_va(memory: Any) -> DaToVa:
 
 
 def rproc_elf_find_loaded_rsc_table(
-    fw: Any, da_to_va: DaToVa, *, log: list[str] | None = None
+    fw: Any,
+    da_to_va: DaToVa,
+    *,
+    log: list[str] | None = None,
+    size_t_bits: int = 64,
 ) -> Any:
     """``rproc_elf_find_loaded_rsc_table``: the table in device memory, or None.
 
@@ -912,6 +939,10 @@ def rproc_elf_find_loaded_rsc_table(
         return None
     if section is None:
         return None
+    if not _fits_size_t(section.sh_size, size_t_bits):
+        if log is not None:
+            log.append(f"size ({section.sh_size:x}) does not fit in size_t type")
+        return None
     return da_to_va(section.sh_addr, section.sh_size)
 
 
@@ -926,7 +957,7 @@ def _carveout_len(mem: Any) -> int:
 
 
 def carveout_da_to_va(
-    carveouts: Sequence[Any], da: int, length: int
+    carveouts: Sequence[Any], da: int, length: int, *, size_t_bits: int = 64
 ) -> tuple[int, int] | None:
     """``rproc_da_to_va``'s carveout walk: (index, offset) of the first fit.
 
@@ -940,21 +971,23 @@ def carveout_da_to_va(
     Raises
     ------
     LinuxElfError
-        ``kernel_oob`` when ``offset + len`` wraps 64 bits and the kernel
-        would return a pointer for a range it cannot hold.
+        ``kernel_oob`` when ``offset + len`` wraps ``size_t`` and the kernel
+        would return a pointer for a range the carveout cannot hold.
     """
+    size_max = (1 << size_t_bits) - 1
     for index, mem in enumerate(carveouts):
         offset = (da - mem.da) & 0xFFFFFFFF
         if offset >= 1 << 31:
             continue
         end = offset + length
-        if end & _U64 > _carveout_len(mem):
+        if end & size_max > _carveout_len(mem):
             continue
-        if end > _U64:
+        if end > size_max:
             raise _oob(
                 "rproc_da_to_va",
-                f"da 0x{da:x} len 0x{length:x}: offset + len wraps 64 bits and "
-                f"passes the check against carveout {mem.name}",
+                f"da 0x{da:x} len 0x{length:x}: offset + len wraps the "
+                f"{size_t_bits}-bit size_t and passes the check against "
+                f"carveout {mem.name}",
                 access="writes",
             )
         return index, offset
@@ -1012,6 +1045,7 @@ def elf_boot_verdict(
     *,
     policy: ParseFwPolicy = ParseFwPolicy.DEFAULT,
     has_iommu: bool = False,
+    size_t_bits: int = 64,
 ) -> LinuxVerdict:
     """Run ``rproc_fw_boot``'s ELF steps as a dry run over ``carveouts``.
 
@@ -1034,6 +1068,8 @@ def elf_boot_verdict(
         The platform driver's ``parse_fw``.
     has_iommu : bool
         Whether devmem entries can be mapped.
+    size_t_bits : int
+        64 (default) or 32: the kernel's word size.
 
     Returns
     -------
@@ -1043,7 +1079,7 @@ def elf_boot_verdict(
     state: dict[str, Any] = {}
 
     def translate(da: int, length: int) -> str | None:
-        hit = carveout_da_to_va(carveouts, da, length)
+        hit = carveout_da_to_va(carveouts, da, length, size_t_bits=size_t_bits)
         return None if hit is None else carveouts[hit[0]].name
 
     try:
@@ -1067,13 +1103,15 @@ def elf_boot_verdict(
             )  # fmt: skip
         if state["rsc_table"] is not None:
             log.extend(state["rsc_table"].warnings)
-        segs = rproc_elf_load_segments(fw, translate, dry_run=True)
+        segs = rproc_elf_load_segments(
+            fw, translate, dry_run=True, size_t_bits=size_t_bits
+        )
         state["segments"] = tuple((s.index, str(s.target)) for s in segs)
         # stm32 and the default call it whatever parse_fw left; imx's
         # variant returns NULL at once without a table.
         if parsed.table is not None or policy is not ParseFwPolicy.IMX:
             state["loaded_table"] = rproc_elf_find_loaded_rsc_table(
-                fw, translate, log=log
+                fw, translate, log=log, size_t_bits=size_t_bits
             )
     except LinuxElfError as exc:
         log.extend(_failure_log(exc))
@@ -1089,5 +1127,5 @@ def _failure_log(exc: LinuxElfError) -> list[str]:
     """The refusal's own line, and ``rproc_start``'s after a failed load."""
     lines = [exc.message] if exc.message else []
     if exc.function == "rproc_elf_load_segments" and not exc.kernel_oob:
-        lines.append("Failed to load program segments: -22")
+        lines.append(f"Failed to load program segments: {-_ERRNO[exc.errno]}")
     return lines

@@ -340,6 +340,10 @@ def _check_elf(state: _State, image: int, data: memoryview, abs_offset: int) -> 
     verdict = elf_boot_verdict(data, state.carveouts, policy=state.policy)
     state.linux.append(verdict)
     _merge_linux(state, image, verdict)
+    narrow = elf_boot_verdict(
+        data, state.carveouts, policy=state.policy, size_t_bits=32
+    )
+    _warn_32bit(state, image, verdict, narrow)
 
 
 def _check_scanned(state: _State, image: int, scan: ElfScan, abs_offset: int) -> None:
@@ -507,13 +511,42 @@ def _merge_linux(state: _State, image: int, verdict: LinuxVerdict) -> None:
         _attach(state, rsc_where, verdict.table_error, "warning", text)
     if verdict.loads or verdict.message is None:
         return
-    if verdict.segment is not None:
-        where = f"image {image} segment {verdict.segment}"
-    elif verdict.function in _RSC_FUNCTIONS:
-        where = rsc_where
-    else:
-        where = f"image {image} ELF header"
+    where = _linux_where(image, verdict)
     _attach(state, where, verdict.message, "linux", _linux_only_text(verdict))
+
+
+def _linux_where(image: int, verdict: LinuxVerdict) -> str:
+    """The finding place of a Linux refusal."""
+    if verdict.segment is not None:
+        return f"image {image} segment {verdict.segment}"
+    if verdict.function in _RSC_FUNCTIONS:
+        return f"image {image} {RSC_SECTION}"
+    return f"image {image} ELF header"
+
+
+def _warn_32bit(
+    state: _State, image: int, wide: LinuxVerdict, narrow: LinuxVerdict
+) -> None:
+    """Warn when a 32-bit kernel (stm32mp15 runs one) would answer otherwise.
+
+    The verdict stays the 64-bit kernel's (the normal world's model); a huge
+    ``p_memsz`` that wraps ``rproc_da_to_va``'s 32-bit ``offset + len`` is
+    refused there but corrupts memory here.
+    """
+    if (narrow.loads, narrow.kernel_oob) == (wide.loads, wide.kernel_oob):
+        return
+    if narrow.kernel_oob:
+        what = f"would access memory out of bounds in {narrow.function} (it may oops)"
+    elif not narrow.loads:
+        what = f"refuses it in {narrow.function}"
+    else:
+        what = "loads it"
+    text = (
+        "on a 32-bit kernel (size_t of 32 bits, as on stm32mp15's Cortex-A7) "
+        f"Linux {what}"
+    )
+    where = _linux_where(image, narrow if not narrow.loads else wide)
+    state.add("warning", where, None, text, narrow.message)
 
 
 _RSC_FUNCTIONS = ("find_table", "rproc_elf_load_rsc_table", "rproc_handle_resources")
