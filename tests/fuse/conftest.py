@@ -8,6 +8,7 @@ installs ``fuse3``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,20 @@ def fuse_ok() -> None:
     reason = fuse_missing()
     if reason is not None:
         pytest.skip(f"FUSE unavailable: {reason}")
+
+
+@pytest.fixture
+def namespace_ok(fuse_ok: None) -> None:
+    """Skip, saying why, where ``rproctee sysfs run`` cannot make its mount
+    namespace (the tests drive it as root; user namespaces are not tried)."""
+    from rproctee.fuse.session import NamespaceUnavailable, unshare_flags
+
+    if os.geteuid() != 0:
+        pytest.skip("'rproctee sysfs run' is tested as root only")
+    try:
+        unshare_flags()
+    except NamespaceUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_two_shells_drive_two_instances_at_once(served_two: Served) -> None:
 
 
 def test_selftest_written_for_a_board_runs_unchanged(
-    tmp_path: Path, fuse_ok: None
+    tmp_path: Path, namespace_ok: None
 ) -> None:
     events = tmp_path / "events.jsonl"
     done = subprocess.run(
@@ -150,7 +150,7 @@ def test_selftest_written_for_a_board_runs_unchanged(
 
 
 def test_run_returns_the_commands_status_and_paths_resolve(
-    fuse_ok: None, capfd: pytest.CaptureFixture[str]
+    namespace_ok: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # in this process (CliRunner), the child's output caught at the fds
     script = (
@@ -218,7 +218,7 @@ def test_missing_fuse_or_namespace_is_said_clearly(
 
 
 def test_run_leaves_ctrl_c_to_the_command_and_tears_down_on_sigterm(
-    tmp_path: Path, fuse_ok: None
+    tmp_path: Path, namespace_ok: None
 ) -> None:
     events = tmp_path / "events.jsonl"
     state = "/sys/class/remoteproc/remoteproc0/state"
@@ -229,6 +229,7 @@ def test_run_leaves_ctrl_c_to_the_command_and_tears_down_on_sigterm(
              str(events), "--", "sh", "-c", script),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # a process group of its own, as a terminal's job
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # its mount point: ours to check
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -244,14 +245,15 @@ def test_run_leaves_ctrl_c_to_the_command_and_tears_down_on_sigterm(
             proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM, err
     with open("/proc/self/mounts") as mounts:
-        assert "rproctee-sysfs-" not in mounts.read()
+        assert f" {tmp_path}/rproctee-sysfs-" not in mounts.read()
+    assert not list(tmp_path.glob("rproctee-sysfs-*"))  # removed, once unmounted
     log = _events(events)  # shut down at the end: stopped, offline
     assert [e["name"] for e in log if e["kind"] == "op"][-1] == "stop"
     assert [e["to"] for e in log if e["kind"] == "state"] == ["RUNNING", "OFFLINE"]
 
 
 def test_selftest_reports_a_processor_that_will_not_start(
-    tmp_path: Path, fuse_ok: None, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, namespace_ok: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
     empty = tmp_path / "no-firmware"  # request_firmware finds nothing
     empty.mkdir()
