@@ -685,3 +685,16 @@ def test_32bit_size_t_refuses_an_elf64_memsz_above_4g() -> None:
     assert elf_boot_verdict(elf, CARVEOUTS, policy=ParseFwPolicy.STM32).message == (
         "bad phdr da 0x0 mem 0x100000000"
     )
+
+
+def test_rproc_check_carveout_da_directly() -> None:
+    from rproctee.linux.elf_loader import rproc_check_carveout_da
+
+    mem = RegionSpec("mcuram2", 0x10000000, 0x10000000, 0x1000)
+    assert rproc_check_carveout_da(mem, 0x10000800, 0x800) is None
+    assert rproc_check_carveout_da(mem, 0xFFFFFFFF, 0x1000) is None
+    too_long = ("Registered carveout doesn't fit len request", "")
+    assert rproc_check_carveout_da(mem, 0x10000800, 0x801) == too_long
+    assert rproc_check_carveout_da(mem, 0xFFFFFFFF, 0x1001) == too_long
+    below = ("Registered carveout doesn't fit da request", "")
+    assert rproc_check_carveout_da(mem, 0x0FFFFFFF, 0x1) == below

@@ -624,7 +624,9 @@ def registered_carveout_handler(carveouts: Sequence[Any]) -> Callable[[Any], Non
             raise _carveout_error(entry, index[0], message, "")
         tied.add(entry.name)
         mem = next((c for c in carveouts if c.name == entry.name), None)
-        problem = None if mem is None else _check_carveout_da(mem, entry.da, entry.len)
+        problem = (
+            None if mem is None else rproc_check_carveout_da(mem, entry.da, entry.len)
+        )
         if problem is not None:
             raise _carveout_error(entry, index[0], *problem)
 
@@ -645,10 +647,19 @@ def _carveout_error(
     )
 
 
-def _check_carveout_da(mem: Any, da: int, length: int) -> tuple[str, str] | None:
+def rproc_check_carveout_da(mem: Any, da: int, length: int) -> tuple[str, str] | None:
     """``rproc_check_carveout_da``: (kernel line, model note), or None if it fits.
 
-    ``int delta = da - mem->da``, and ``delta + len`` is u32 arithmetic.
+    ``int delta = da - mem->da``, and ``delta + len`` is u32 arithmetic.  The
+    kernel line is ``""`` when the kernel logs nothing (a registered
+    carveout without a device address); the note then says why.
+
+    Parameters
+    ----------
+    mem : object with ``name``, ``da`` and ``size`` (or ``len``)
+        The registered carveout.
+    da, length : int
+        The carveout entry's request.
     """
     mem_len, mem_da = _carveout_len(mem), int(mem.da)
     too_long = "Registered carveout doesn't fit len request"
