@@ -308,7 +308,9 @@ def test_strict_reads_each_program_header_once(monkeypatch: pytest.MonkeyPatch) 
             for i in range(struct.unpack_from("<H", elf, 44)[0]):
                 entry = at + phoff + 32 * i
                 hits = [r for r in reads if r[0] < entry + 32 and entry < sum(r)]
-                assert hits == [(entry, 32)], (base.name, i, hits)
+                # one read covers the whole entry (the table is read at once)
+                assert len(hits) == 1, (base.name, i, hits)
+                assert hits[0][0] <= entry and entry + 32 <= sum(hits[0])
             at += len(elf) + (-len(elf) % 8)
 
 

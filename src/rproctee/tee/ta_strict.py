@@ -45,7 +45,7 @@ from rproctee.tee.ta_elf import (
     check_segment_range,
     find_rsc_section_strict,
     phdr_table_start,
-    read_phdr,
+    read_phdr_table,
 )
 from rproctee.tee.ta_load import Segment, _s32
 from rproctee.tee.ta_tlv import U32, Tlv
@@ -130,11 +130,11 @@ class StrictPlan:
             check_ehdr_strict(ehdr)
             ld.phase("ehdr_checked", image=i)
         ehdr, table = phdr_table_start(ld.r, base, size, ehdr)
-        phdrs = [read_phdr(ld.r, base, size, table, j) for j in range(ehdr.e_phnum)]
+        words = read_phdr_table(ld.r, base, size, table, ehdr.e_phnum)
         mine: list[Segment] = []
-        for j, ph in enumerate(phdrs):
-            if ph.p_type == PT_LOAD:
-                mine.append(self._segment(i, j, base, size, ph))
+        for j, w in enumerate(words):
+            if w[0] == PT_LOAD:  # p_type; only PT_LOAD entries become Phdrs
+                mine.append(self._segment(i, j, base, size, Phdr(*w)))
         self.segments += mine
         ld.phase("rsc_lookup_before", image=i)
         self._rsc(i, base, size, ehdr, mine)
