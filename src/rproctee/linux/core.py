@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from rproctee.linux.carveouts import DmaPool, MemEntry, da_to_va
 from rproctee.linux.coredump import (
     ELFCLASSNONE,
@@ -286,14 +288,51 @@ class Rproc:
         self.notifyids.pop(nid, None)
 
     def da_to_va(self, da: int, size: int) -> tuple[MemEntry, int] | None:
-        """``rproc_da_to_va`` over the carveouts (None when unmapped)."""
+        """``rproc_da_to_va``: the driver's ``da_to_va`` op, then the carveouts.
+
+        As in the kernel, the op answers first and the carveout walk runs
+        only when it returns NULL (or there is none).  A buffer the op
+        returns comes back as a :class:`MemEntry` of just that buffer
+        (offset 0, ``dma`` its physical address in the device memory), so
+        callers read ``mem.va`` either way.
+
+        Returns
+        -------
+        (MemEntry, int) or None
+            Where ``[da, da+size)`` is mapped, or None when nowhere.
+        """
+        if self.ops.da_to_va is not None:
+            va = self.ops.da_to_va(self, da, size)
+            if va is not None:
+                return self._op_mapping(da, size, va), 0
         try:
             return da_to_va(self.carveouts, da, size)
         except LookupError:
             return None
 
+    def _op_mapping(self, da: int, size: int, va: Any) -> MemEntry:
+        """The buffer ``ops->da_to_va`` returned, as a carveout-like entry.
+
+        Not ``is_iomem``: its ``da`` is the remote's (a relocated image's
+        own address), not one :meth:`mem_write` could give the device memory.
+        """
+        pa = self._device_pa(va)
+        return MemEntry("ops->da_to_va", da, da if pa is None else pa, size, va=va)
+
+    def _device_pa(self, va: Any) -> int | None:
+        """The physical address of ``va`` if it is a view of the device memory."""
+        if self.memory is None:
+            return None
+        start = np.asarray(va).__array_interface__["data"][0]
+        for index, region in enumerate(self.memory.regions):
+            base = self.memory.array(index).__array_interface__["data"][0]
+            if base <= start < base + region.size:
+                return int(region.pa + (start - base))
+        return None
+
     def copy_segment(self, seg: DumpSegment, offset: int, size: int) -> bytes:
-        """``rproc_copy_segment``: segment bytes, or 0xFF when unmapped."""
+        """``rproc_copy_segment``: segment bytes (through :meth:`da_to_va`, so
+        the driver's op first), or 0xFF when unmapped."""
         hit = self.da_to_va(seg.da + offset, size)
         if hit is None:
             self.log_msg(
