@@ -409,13 +409,13 @@ def plot(path: Path, count: int, size: int, threads: int, policy: str,
 def _lines(
     ax: Any, xs: list[float], results: list[dict[str, Any]], key: str, label: str
 ) -> None:
-    for name in results[0]["methods"]:
+    for k, name in enumerate(results[0]["methods"]):
         if key != "median" and name == "memcpy":
             continue  # ~10x the others: it would flatten every other line
         ys = [r["methods"][name][key] for r in results]
         if key == "median":
             ys = [y / 1e9 for y in ys]
-        ax.plot(xs, ys, marker="o", label=name)
+        ax.plot(xs, ys, marker="o", label=name, color=f"C{k}")  # same in every panel
     ax.set_xscale("log", base=2)
     if key == "median":
         ax.set_yscale("log")
