@@ -292,3 +292,19 @@ def test_gdb_multiarch_shows_where_the_firmware_died(tmp_path: Path) -> None:
     shown = re.search(r"^pc\s+(0x[0-9a-f]+)", out, re.MULTILINE)
     assert shown is not None and int(shown.group(1), 16) == pc
     assert "str\t" in out and "<main+" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "trace"),
+    [
+        ("fw_irq", "cm4: svc and 3 systick irqs\n"),
+        ("fw_tasks", "cm4: task b runs\n"),
+        ("fw_uart", "cm4: systick wrapped\n"),
+    ],
+)
+def test_interrupt_driven_firmware_runs_behind_linux(name: str, trace: str) -> None:
+    board, fw = system(name)
+    board.rproc.boot()
+    assert board.rproc.tick(4) == 4
+    assert board.rproc.state is RprocState.RUNNING and fw.crashes == []
+    assert Debugfs(board.rproc).read("trace0") == trace
