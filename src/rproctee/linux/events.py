@@ -3,10 +3,12 @@
 Layers: ``linux`` (the rproc core and its ops), ``tee`` (the TEE client
 driver, ``remoteproc_tee.c``: one event per invoke with command, processor
 id, result and milliseconds), ``ta`` (what the TA asks of the platform),
-``pta`` (the platform PTA's calls and the device writes it makes) and
-``remote`` (the remote processor: firmware start/stop, crashes, its own
-writes). The log is appended to from several threads (sysfs writers, the
-crash worker), so appends are serialised.
+``pta`` (the platform PTA's calls and the device writes it makes),
+``trustzone`` (Qualcomm's secure world: the PAS service's SCM calls and
+returns, ``scm``/``scm_ret``, its XPU changes, ``xpu``, and the writes it
+makes) and ``remote`` (the remote processor: firmware start/stop, crashes,
+its own writes). The log is appended to from several threads (sysfs
+writers, the crash worker), so appends are serialised.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-LAYERS = ("linux", "tee", "ta", "pta", "remote")
+LAYERS = ("linux", "tee", "ta", "pta", "trustzone", "remote")
 
 
 @dataclass
@@ -34,8 +36,9 @@ class Event:
     kind : str
         ``op``/``op_ret`` (an rproc op and its return), ``state`` (a state
         change), ``invoke``/``invoke_ret`` (a TEE invoke), ``pta``/``pta_ret``,
-        ``write`` (a device write), ``remote`` (the core's own events),
-        ``log`` (a kernel message).
+        ``scm``/``scm_ret`` (an SCM call to TrustZone), ``xpu`` (TrustZone
+        locks or unlocks a carveout), ``write`` (a device write),
+        ``remote`` (the core's own events), ``log`` (a kernel message).
     name : str
         Op, command, state or message name.
     detail : dict

@@ -1,13 +1,14 @@
 """A Mermaid sequence diagram of what actually happened, from the event log.
 
 Lanes: Linux (the rproc core and its driver), the TEE client driver
-(``remoteproc_tee``), the remoteproc TA, the stm32mp PTA and the remote
-processor. Only lanes that took part are drawn.
+(``remoteproc_tee``), the remoteproc TA, the stm32mp PTA, TrustZone (the
+Qualcomm PAS service: SCM calls and returns, XPU changes, its writes) and
+the remote processor. Only lanes that took part are drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rproctee.linux.events import Event
 
@@ -16,9 +17,17 @@ LANES = (
     ("D", "TEE driver (remoteproc_tee)"),
     ("T", "remoteproc TA"),
     ("P", "stm32mp PTA"),
+    ("Z", "TrustZone (PAS)"),
     ("R", "remote processor"),
 )
-_WRITER = {"linux": "L", "pta": "P", "remote": "R", "tee": "D", "ta": "T"}
+_WRITER = {
+    "linux": "L", "pta": "P", "remote": "R", "tee": "D", "ta": "T", "trustzone": "Z",
+}  # fmt: skip
+#: A PAS run has no TEE driver: writes logged under ``tee`` there are
+#: TrustZone's (the layer :mod:`rproctee.qcom.pas_ops` used before
+#: ``trustzone`` existed).
+_PAS_WRITER = {**_WRITER, "tee": "Z"}
+_SCM_KINDS = ("scm", "scm_ret", "xpu")
 
 
 def _text(value: object) -> str:
@@ -26,8 +35,25 @@ def _text(value: object) -> str:
     return str(value).replace(";", ",").replace("#", "no. ").replace("\n", " ")
 
 
-def _lines(e: Event, timings: bool = True) -> list[str]:
+def _scm_lines(e: Event) -> list[str]:
+    """An SCM call, its return or an XPU change, in the TrustZone lane."""
     d = e.detail
+    if e.kind == "scm":
+        args = " ".join(hex(a) for a in d.get("args", []))
+        return [f"L->>Z: {e.name} (PAS id {d.get('pas_id')}) {args}".rstrip()]
+    if e.kind == "scm_ret":
+        ret = d.get("ret", 0)
+        why = f" ({d.get('reason')})" if ret and d.get("reason") else ""
+        return [f"Z-->>L: {e.name} = {ret}{why}"]
+    return [f"Note over Z: XPU {e.name} of pa {d['pa']:#x} +{d['len']:#x}"]
+
+
+def _lines(
+    e: Event, timings: bool = True, writers: Mapping[str, str] = _WRITER
+) -> list[str]:
+    d = e.detail
+    if e.kind in _SCM_KINDS:
+        return _scm_lines(e)
     if e.kind == "op":
         target = "D" if d.get("lane") == "tee" else "L"
         return [f"L->>{target}: {e.name}() [{d.get('fn', e.name)}]"]
@@ -53,7 +79,7 @@ def _lines(e: Event, timings: bool = True) -> list[str]:
     if e.kind == "state":
         return [f"Note over L: {d['from']} -> {d['to']}"]
     if e.kind == "write":
-        src = _WRITER.get(e.layer, "L")
+        src = writers.get(e.layer, "L")
         arrow = f"{src}->>R" if src != "R" else "R->>R"
         return [f"{arrow}: {e.name} da {d['da']:#x} +{d['len']:#x}"]
     if e.kind == "remote":
@@ -79,11 +105,14 @@ def sequence_diagram(
     Phase changes (boot, crash+recovery, shutdown) become full-width notes;
     ``timings=False`` leaves the milliseconds out (reproducible documents).
     """
+    events = list(events)
+    pas = any(e.kind in _SCM_KINDS for e in events)
+    writers = _PAS_WRITER if pas else _WRITER
     body: list[str] = []
     used: set[str] = set()
     phase = None
     for e in events:
-        lines = _lines(e, timings)
+        lines = _lines(e, timings, writers)
         if not lines:
             continue
         now = e.detail.get("phase")
@@ -93,7 +122,7 @@ def sequence_diagram(
             phase = now
         for line in lines:
             head, _, msg = line.partition(": ")
-            used.update(c for c in "LDTPR" if c in head.replace("Note over", ""))
+            used.update(c for c in "LDTPZR" if c in head.replace("Note over", ""))
             body.append(f"{head}: {_text(msg)}")
     out = ["sequenceDiagram"]
     if title:
