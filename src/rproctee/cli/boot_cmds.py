@@ -191,19 +191,21 @@ _PAS_ONLY = ("--carveout", "--root")
 
 def _pas_carveout(value: str | None) -> tuple[int, int] | None:
     """``--carveout``, checked as ``rproctee mdt boot`` checks it."""
+    if value is None:
+        return None
     from rproctee.cli.qcom_cmds import _carveout
 
-    return None if value is None else _carveout(value)
+    return _carveout(value)
 
 
 def _pas_root(value: str | None) -> bytes | None:
     """``--root``: 64 hex digits, or the SHA-256 of a certificate file's root."""
+    if value is None:
+        return None
     import re
 
     from rproctee.cli.qcom_cmds import _root
 
-    if value is None:
-        return None
     if re.fullmatch(r"[0-9a-fA-F]{64}", value):
         return _root(value)
     path = Path(value)
@@ -250,14 +252,14 @@ def _boot_pas(
     from rproctee.cli.output import fail
     from rproctee.linux.coredump import ELFCLASS32, EM_NONE
     from rproctee.linux.lifecycle import report_dict, run_life
-    from rproctee.qcom.errors import MdtError
+    from rproctee.qcom.errors import MdtFileError
     from rproctee.qcom.pas import Carveout
     from rproctee.qcom.pas_ops import PRIV_KEY, build_pas_system, firmware_folder
 
     trusted = _pas_root(root)
     try:
         files = firmware_folder(image)
-    except MdtError as exc:
+    except MdtFileError as exc:
         fail(str(exc), exitcodes.IO_ERROR)
     region = Carveout("carveout", *carveout)
     system = build_pas_system(files, image.name, region, trusted_root=trusted)
