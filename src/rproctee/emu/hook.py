@@ -21,7 +21,7 @@ from typing import Any
 from rproctee.emu.core import DEFAULT_BUDGET, EmulatedCore
 from rproctee.emu.faults import CrashReport
 from rproctee.emu.peripherals import Ipcc, Peripheral
-from rproctee.emu.prstatus import core_with_registers, prstatus_note
+from rproctee.emu.prstatus import core_with_registers, has_note, prstatus_note
 from rproctee.linux.firmware_hook import Crash, FirmwareContext
 
 #: IPCC channels the stm32 driver binds to virtqueues (mbox "vq0", "vq1").
@@ -281,6 +281,10 @@ class EmulatedFirmware:
     def coredump_with_registers(self, core: bytes) -> bytes:
         """``core`` (an rproc coredump) with the last crash's ``NT_PRSTATUS``.
 
+        A core that already has a ``PT_NOTE`` is returned as it is: the Linux
+        model's ``rproc_coredump`` puts :meth:`crash_note` in its dumps
+        itself, and a second copy would only confuse a debugger.
+
         Raises
         ------
         ValueError
@@ -289,6 +293,8 @@ class EmulatedFirmware:
         report = self.last_crash
         if report is None:
             raise ValueError("no crash recorded: nothing to put in the core's notes")
+        if has_note(core):
+            return core
         return core_with_registers(core, report.registers, report.kind.signal)
 
 

@@ -118,6 +118,21 @@ def _check_core(core: bytes) -> tuple[int, int]:
     return phoff, phnum
 
 
+def has_note(core: bytes) -> bool:
+    """Whether an ELF32 LSB core already has a ``PT_NOTE`` segment.
+
+    Raises
+    ------
+    ValueError
+        ``core`` is not such a file (as :func:`add_note`).
+    """
+    phoff, phnum = _check_core(core)
+    return any(
+        struct.unpack_from("<I", core, phoff + i * _PHDR)[0] == PT_NOTE
+        for i in range(phnum)
+    )
+
+
 def core_with_registers(core: bytes, registers: Registers, signal: int = 0) -> bytes:
     """``core`` with an ``NT_PRSTATUS`` note of ``registers`` (see :func:`add_note`)."""
     return add_note(core, prstatus_note(registers, signal))

@@ -16,6 +16,14 @@ p_memsz = size``, flags RWX, ``p_align = 0``, no section headers.
 
 A segment whose ``da`` no carveout maps is filled with 0xFF ("invalid copy
 request").
+
+Beyond the kernel: when the running firmware can say where it died (an
+emulated core's ``crash_note()``, the ``NT_PRSTATUS`` record of its last
+crash), an ELF32 dump gets a ``PT_NOTE`` segment first, holding that record,
+and ``e_machine`` ``EM_ARM``, so gdb and pyelftools read the registers. The
+kernel's ``rproc_coredump`` has no registers to give (the remote's own
+state is not readable from Linux); a firmware without ``crash_note`` gets
+the kernel's file unchanged.
 """
 
 from __future__ import annotations
@@ -31,8 +39,8 @@ if TYPE_CHECKING:
     from rproctee.linux.core import Rproc
 
 ELFCLASSNONE, ELFCLASS32, ELFCLASS64 = 0, 1, 2
-EM_NONE = 0
-ET_CORE, PT_LOAD, PF_RWX = 4, 1, 7
+EM_NONE, EM_ARM = 0, 40
+ET_CORE, PT_LOAD, PT_NOTE, PF_RWX = 4, 1, 4, 7
 _SIZES = {ELFCLASS32: (52, 32), ELFCLASS64: (64, 56)}
 
 
@@ -92,24 +100,50 @@ class CoreDump:
         return bytes(out)
 
 
-def elf_header(rproc: Rproc, segments: tuple[DumpSegment, ...]) -> bytes:
-    """Ehdr and phdrs of the core file, as ``rproc_coredump`` fills them."""
+def elf_header(
+    rproc: Rproc, segments: tuple[DumpSegment, ...], note: bytes = b""
+) -> bytes:
+    """Ehdr and phdrs of the core file, as ``rproc_coredump`` fills them.
+
+    Parameters
+    ----------
+    rproc : Rproc
+    segments : tuple of DumpSegment
+    note : bytes
+        Note records for a ``PT_NOTE`` put before the ``PT_LOAD`` entries
+        (ELF32 only), returned after the table with the headers; then
+        ``e_machine`` is ``EM_ARM`` where the driver left ``EM_NONE``.
+
+    Raises
+    ------
+    ValueError
+        ``note`` given for an ELF64 dump (the ARM ``NT_PRSTATUS`` layout is
+        32-bit).
+    """
     cls = rproc.elf_class
+    if note and cls != ELFCLASS32:
+        raise ValueError(
+            f"elf_class {cls}: a register note goes in ELFCLASS32 dumps only"
+        )
     ehsize, phsize = _SIZES[cls]
-    phnum = len(segments)
+    phnum = len(segments) + (1 if note else 0)
+    machine = EM_ARM if note and rproc.elf_machine == EM_NONE else rproc.elf_machine
     ident = b"\x7fELF" + bytes([cls, 1, 1, 0]) + bytes(8)
     if cls == ELFCLASS32:
         ehdr = ident + struct.pack(
-            "<HHIIIIIHHHHHH", ET_CORE, rproc.elf_machine, 1,
+            "<HHIIIIIHHHHHH", ET_CORE, machine, 1,
             rproc.bootaddr & 0xFFFFFFFF, ehsize, 0, 0, ehsize, phsize, phnum, 0, 0, 0,
         )  # fmt: skip
     else:
         ehdr = ident + struct.pack(
-            "<HHIQQQIHHHHHH", ET_CORE, rproc.elf_machine, 1,
+            "<HHIQQQIHHHHHH", ET_CORE, machine, 1,
             rproc.bootaddr, ehsize, 0, 0, ehsize, phsize, phnum, 0, 0, 0,
         )  # fmt: skip
     offset = ehsize + phnum * phsize
     phdrs = []
+    if note:
+        phdrs.append(struct.pack("<8I", PT_NOTE, offset, 0, 0, len(note), 0, 0, 4))
+        offset += len(note)
     for seg in segments:
         if cls == ELFCLASS32:
             phdrs.append(struct.pack("<8I", PT_LOAD, offset, seg.da, seg.da,
@@ -118,7 +152,20 @@ def elf_header(rproc: Rproc, segments: tuple[DumpSegment, ...]) -> bytes:
             phdrs.append(struct.pack("<IIQQQQQQ", PT_LOAD, PF_RWX, offset, seg.da,
                                      seg.da, seg.size, seg.size, 0))  # fmt: skip
         offset += seg.size
-    return ehdr + b"".join(phdrs)
+    return ehdr + b"".join(phdrs) + note
+
+
+def firmware_crash_note(rproc: Rproc) -> bytes:
+    """The running firmware's ``crash_note()`` (b"": none to give).
+
+    Only an ELF32 dump carries it (see :func:`elf_header`).
+    """
+    firmware = rproc.remote.firmware if rproc.remote is not None else None
+    crash_note = getattr(firmware, "crash_note", None)
+    if not callable(crash_note) or rproc.elf_class != ELFCLASS32:
+        return b""
+    note = crash_note()
+    return bytes(note) if note else b""
 
 
 def rproc_coredump(rproc: Rproc) -> None:
@@ -133,7 +180,9 @@ def rproc_coredump(rproc: Rproc) -> None:
     if rproc.elf_class == ELFCLASSNONE:
         rproc.log_msg("err", "ELF class is not set")
         return
-    dump = CoreDump(rproc.dump_conf, elf_header(rproc, segments), segments, rproc)
+    note = firmware_crash_note(rproc)
+    header = elf_header(rproc, segments, note)
+    dump = CoreDump(rproc.dump_conf, header, segments, rproc)
     if dump.mode == DumpConf.ENABLED:
         dump.data = b"".join(rproc.copy_segment(s, 0, s.size) for s in segments)
     deliver(rproc, dump)

@@ -164,8 +164,19 @@ def stm32_stop(rproc: Rproc) -> None:
 
 
 def stm32_kick(rproc: Rproc, vqid: int) -> None:
-    """``stm32_rproc_kick``: ring the mailbox of virtqueue ``vqid``."""
+    """``stm32_rproc_kick``: ring the mailbox of virtqueue ``vqid``.
+
+    The doorbell reaches the running firmware's ``host_kick`` (see
+    :func:`rproctee.linux.firmware_hook.ring_firmware`); a core held in
+    reset has nobody to ring, as the IPCC of a stopped M4 only latches.
+    """
+    from rproctee.linux.firmware_hook import ring_firmware
+
     rproc.log.add("linux", "log", "kick", level="debug", vqid=vqid)
+    remote = rproc.remote
+    if remote is not None and remote.running:
+        with rproc.log.acting("remote"):
+            ring_firmware(remote.firmware, vqid)
 
 
 def stm32_elf_ops(specs: tuple[RegionSpec, ...]) -> RprocOps:

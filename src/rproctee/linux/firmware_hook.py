@@ -10,7 +10,10 @@ the core. The remote processor object calls:
 * :meth:`RunningFirmware.on_tick` once per model tick while it runs; a
   returned :class:`Crash` is reported to Linux as ``rproc_report_crash``
   (the stm32 watchdog interrupt or a fatal-error mailbox message);
-* :meth:`RunningFirmware.on_stop` when the core is put back in reset.
+* :meth:`RunningFirmware.on_stop` when the core is put back in reset;
+* ``host_kick(vqid)``, optional (:class:`HostDoorbell`), when Linux rings the
+  remote's mailbox for a virtqueue (``ops->kick``, ``stm32_rproc_kick``);
+  :func:`ring_firmware` calls it where the firmware has one.
 
 Everything a firmware touches goes through :class:`FirmwareContext`: the
 device memory (writes are recorded like every other device write), the
@@ -81,6 +84,36 @@ class RunningFirmware(Protocol):
         ...
 
 
+@runtime_checkable
+class HostDoorbell(Protocol):
+    """A firmware that takes the host's doorbell (host -> remote kicks).
+
+    Kept apart from :class:`RunningFirmware` so that a firmware written
+    against the three-method hook stays a ``RunningFirmware`` (a
+    ``runtime_checkable`` protocol requires every member it declares).
+    """
+
+    def host_kick(self, vqid: int) -> None:
+        """Linux rang the remote's mailbox for virtqueue ``vqid``."""
+        ...
+
+
+def ring_firmware(firmware: object, vqid: int) -> bool:
+    """Deliver a host -> remote kick to ``firmware`` if it takes one.
+
+    Returns
+    -------
+    bool
+        True when ``firmware`` has a ``host_kick`` and was rung; a firmware
+        without one ignores the doorbell, as a core whose code never reads
+        its mailbox would.
+    """
+    if not isinstance(firmware, HostDoorbell):
+        return False
+    firmware.host_kick(vqid)
+    return True
+
+
 class DefaultFirmware:
     """The default behaviour: a well-behaved rpmsg firmware that can crash.
 
@@ -112,6 +145,8 @@ class DefaultFirmware:
         self.ticks = 0
         self._pending: Crash | None = None
         self.started = 0
+        #: virtqueue ids of the host's kicks (``stm32_rproc_kick``), in order.
+        self.host_kicks: list[int] = []
 
     def request_crash(self, kind: CrashType, reason: str = "on demand") -> None:
         """Crash with ``kind`` on the next tick."""
@@ -131,6 +166,10 @@ class DefaultFirmware:
 
     def on_stop(self, ctx: FirmwareContext) -> None:
         """Nothing to flush: the trace buffer already holds everything."""
+
+    def host_kick(self, vqid: int) -> None:
+        """Count the host's doorbell; the default firmware has nothing to read."""
+        self.host_kicks.append(vqid)
 
     def on_tick(self, ctx: FirmwareContext) -> Crash | None:
         """Count the tick; return the pending or the scheduled crash."""
