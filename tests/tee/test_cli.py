@@ -100,3 +100,46 @@ def test_optee_table_that_is_not_in_memory_is_a_warning(tmp_path) -> None:  # ty
     assert "decoded" not in table and "not a valid table" in table["warning"]
     strict = CliRunner().invoke(main, ["load", str(image), *BASE])
     assert json.loads(strict.stdout)["result"] == "TEE_ERROR_BAD_FORMAT"
+
+
+def test_load_names_a_plain_elf(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    elf = VECTORS / "inputs" / "fw1.elf"
+    res = CliRunner().invoke(main, ["load", str(elf), *BASE])
+    assert res.exit_code == 4
+    assert "this is an ELF file, not a signed image: sign it first" in res.output
+
+
+def test_load_refuses_a_private_key_for_the_platform() -> None:
+    private = str(VECTORS / "keys" / "rsa2048.pem")
+    args = ["load", V01, "--platform", "stm32mp15-dk2", "--key", private]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2
+    assert "private key" in res.output and "rproctee pubkey" in res.output
+
+
+def test_load_takes_node_on_a_device_tree() -> None:
+    dtb = str(VECTORS.parents[1] / "dts" / "stm32mp157c-dk2.dtb")
+    args = ["load", V01, "-p", dtb, "--node", "m4", "--key", KEY, "--json"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    bad = CliRunner().invoke(main, [*args[:4], "--node", "nowhere", *args[6:]])
+    assert bad.exit_code == 2 and "nowhere" in bad.output
+
+
+def test_ecdsa_refusal_suggests_the_option() -> None:
+    ecdsa_key = str(VECTORS / "keys" / "ecp256_pub.pem")
+    args = ["load", V06, "--platform", "stm32mp15-dk2", "--key", ecdsa_key]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 7 and "--accept-ecdsa" in res.output
+
+
+def test_invoke_names_are_case_insensitive_and_listed() -> None:
+    steps = [f"load_fw:0:{V01}", "Get_Rsc_Table:0", "RELEASE_FW:0"]
+    res = CliRunner().invoke(main, ["invoke", *BASE, "--id", "0", *steps])
+    assert res.exit_code == 0, res.output
+    got = [s["result"] for s in json.loads(res.stdout)["steps"]]
+    assert got == ["TEE_SUCCESS"] * 3
+    bad = CliRunner().invoke(main, ["invoke", *BASE, "bogus:0"])
+    assert bad.exit_code == 2 and "load_fw, start_fw" in bad.output
+    helptext = CliRunner().invoke(main, ["invoke", "--help"]).output
+    assert "get_rsc_table" in helptext and "release_fw" in helptext

@@ -12,7 +12,7 @@ import click
 
 from rproctee.cli import exitcodes
 from rproctee.cli.files import map_file
-from rproctee.cli.output import emit_json
+from rproctee.cli.output import emit_json, fail
 from rproctee.errors import RprocError
 from rproctee.platform.board import PlatformSpec, load_platform
 from rproctee.tee import (
@@ -44,19 +44,18 @@ def register(group: click.Group) -> None:
     group.add_command(invoke_cmd)
 
 
-def _platform(ref: str) -> PlatformSpec:
+def _platform(ref: str, node: str | None) -> PlatformSpec:
     try:
-        return load_platform(ref)
+        return load_platform(ref, node)
     except RprocError as exc:
-        raise click.UsageError(f"--platform: {exc}") from exc
+        fail(f"--platform {ref}: {exc}", exitcodes.USAGE)
 
 
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+        fail(f"cannot read {what} {path}: {exc.strerror}", exitcodes.IO_ERROR)
 
 
 def _map(path: Path, what: str) -> memoryview:
@@ -64,22 +63,46 @@ def _map(path: Path, what: str) -> memoryview:
     try:
         return memoryview(map_file(path))
     except OSError as exc:
-        click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+        fail(f"cannot read {what} {path}: {exc.strerror}", exitcodes.IO_ERROR)
+
+
+def _signed_image(path: Path) -> memoryview:
+    """The image mapped; a plain ELF is named as such (sign it first)."""
+    data = _map(path, "image")
+    if bytes(data[:4]) == b"\x7fELF":
+        fail(
+            f"{path}: this is an ELF file, not a signed image: sign it first "
+            "(rproctee sign --in FILE --key KEY --out IMAGE)",
+            exitcodes.MALFORMED_IMAGE,
+        )
+    return data
+
+
+def _public_pem(key: Path) -> bytes:
+    """The platform's public key from ``--key`` (a private key is refused)."""
+    pem = _read(key, "key")
+    if b"PRIVATE KEY-----" in pem:
+        fail(
+            f"--key {key}: holds a private key where the platform's public key "
+            f"is wanted (rproctee pubkey {key} --out PUB.pem)",
+            exitcodes.USAGE,
+        )
+    return pem
 
 
 def _world(
-    platform: str, key: Path | None, policy: str, ecdsa: bool, heap: int
-) -> SecureWorld:
-    spec = _platform(platform)
-    pem = _read(key, "key") if key else None
+    platform: str, node: str | None, key: Path | None, policy: str, ecdsa: bool,
+    heap: int,
+) -> SecureWorld:  # fmt: skip
+    spec = _platform(platform, node)
+    pem = _public_pem(key) if key else None
     try:
         return build_secure_world(
             spec, policy=policy, key_pem=pem, accept_ecdsa=ecdsa or None,
             heap_size=heap,
         )  # fmt: skip
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        fail(f"--key {key}: {exc}", exitcodes.USAGE)
 
 
 def _open(world: SecureWorld, rproc_id: int) -> TeeSession | Answer:
@@ -104,6 +127,8 @@ def _answer_dict(answer: Answer) -> dict[str, Any]:
 def _common(f: Any) -> Any:
     opts = [
         click.option("--platform", "-p", required=True, help=_PLATFORM_HELP),
+        click.option("--node", default=None,
+                     help="Device trees: the processor node (path, label, name)."),
         click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
                      help="PEM public key of the platform (default: its own)."),
         click.option("--policy", type=click.Choice(["optee", "strict"]),
@@ -130,13 +155,23 @@ def _common(f: Any) -> Any:
 @click.option("--profile", is_flag=True,
               help="Where the time went: each cost, bytes, GB/s.")  # fmt: skip
 def load_cmd(
-    image: Path, platform: str, key: Path | None, policy: str, accept_ecdsa: bool,
-    heap_size: int, as_json: bool, rproc_id: int, threads: int | None,
-    profile: bool,
+    image: Path, platform: str, node: str | None, key: Path | None, policy: str,
+    accept_ecdsa: bool, heap_size: int, as_json: bool, rproc_id: int,
+    threads: int | None, profile: bool,
 ) -> None:  # fmt: skip
-    """Open a TEE session, LOAD_FW IMAGE and, on success, GET_RSC_TABLE."""
-    data = _map(image, "image")
-    world = _world(platform, key, policy, accept_ecdsa, heap_size)
+    """Open a TEE session, LOAD_FW IMAGE and, on success, GET_RSC_TABLE.
+
+    \b
+    Example:
+      rproctee load fw.sig -p stm32mp15-dk2 --key pub.pem
+      rproctee load fw.sig -p board.dtb --node m4 --json
+
+    \b
+    Exit statuses: 0 TEE_SUCCESS, 2 usage, 3 I/O error, 4 not a signed image,
+    7 the TEE answered something other than TEE_SUCCESS.
+    """
+    data = _signed_image(image)
+    world = _world(platform, node, key, policy, accept_ecdsa, heap_size)
     if threads is not None:
         world.core.threads = threads
     built = len(world.memory.first_touch)
@@ -405,7 +440,10 @@ def parse_step(text: str) -> Step:
     body, _, ptypes = text.partition("@") if "@" in text else (text, "", "")
     parts = body.split(":", 2)
     if len(parts) < 2:
-        raise click.BadParameter(f"{text!r}: expected CMD:ID[:FILE][@PTYPES]")
+        raise click.BadParameter(f"{text}: expected CMD:ID[:FILE][@PTYPES]")
+    names = ", ".join(c.name.lower() for c in TaCommand)
+    if parts[0].upper() not in TaCommand.__members__ and not _is_number(parts[0]):
+        raise click.BadParameter(f"{text}: unknown command {parts[0]} ({names})")
     try:
         cmd = (
             TaCommand[parts[0].upper()].value
@@ -415,9 +453,17 @@ def parse_step(text: str) -> Step:
         rproc_id = int(parts[1], 0)
         word = int(ptypes, 16) if ptypes else None
     except ValueError as exc:
-        raise click.BadParameter(f"{text!r}: {exc}") from exc
+        raise click.BadParameter(f"{text}: {exc}") from exc
     file = Path(parts[2]) if len(parts) == 3 and parts[2] else None
     return Step(text, cmd, rproc_id, file, word)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        int(text, 0)
+    except ValueError:
+        return False
+    return True
 
 
 def _step_params(step: Step) -> list[Param]:
@@ -465,15 +511,32 @@ def run_step(session: TeeSession, step: Step) -> dict[str, Any]:
 @click.command("invoke")
 @click.argument("steps", nargs=-1, required=True)
 @_common
-@click.option("--session-id", type=int, default=0, show_default=True,
+@click.option("--id", "--session-id", "session_id", type=int, default=0,
+              show_default=True,
               help="Processor id given to open-session.")  # fmt: skip
 def invoke_cmd(
-    steps: tuple[str, ...], platform: str, key: Path | None, policy: str,
-    accept_ecdsa: bool, heap_size: int, as_json: bool, session_id: int,
+    steps: tuple[str, ...], platform: str, node: str | None, key: Path | None,
+    policy: str, accept_ecdsa: bool, heap_size: int, as_json: bool,
+    session_id: int,
 ) -> None:  # fmt: skip
-    """Run STEPs (CMD:ID[:FILE][@PTYPES]) in order on one TEE session."""
+    """Run STEPs in order on one TEE session, as xtest does.
+
+    A STEP is CMD:ID[:FILE][@PTYPES]: CMD is a command name, in any case
+    (load_fw, start_fw, stop_fw, get_rsc_table, get_coredump, release_fw),
+    or a number; ID the processor id; FILE the image of LOAD_FW; PTYPES a
+    parameter-type word in hex, to send a wrong one on purpose.
+
+    \b
+    Example:
+      rproctee invoke -p stm32mp15-dk2 --key pub.pem \\
+          load_fw:0:fw.sig get_rsc_table:0 start_fw:0 stop_fw:0 release_fw:0
+
+    \b
+    Exit statuses: 0 every step was sent (whatever the TEE answered),
+    2 usage, 3 I/O error, 7 the session could not be opened.
+    """
     parsed = [parse_step(s) for s in steps]
-    world = _world(platform, key, policy, accept_ecdsa, heap_size)
+    world = _world(platform, node, key, policy, accept_ecdsa, heap_size)
     session = _open(world, session_id)
     if isinstance(session, Answer):
         doc: dict[str, Any] = {"open_session": _answer_dict(session), "steps": []}

@@ -567,7 +567,8 @@ class Stm32mpRemoteprocPta:
             raise _fail(
                 TeeResult.TEE_ERROR_NOT_SUPPORTED,
                 f"PTA {cmd.name}: algorithm {algo:#010x} not supported by this "
-                "platform (stm32mp verifies RSA PKCS#1 v1.5 SHA-256 only)",
+                "platform (stm32mp verifies RSA PKCS#1 v1.5 SHA-256 only; "
+                "--accept-ecdsa lets the model's platform verify ECDSA P-256)",
             )
 
     def _no_ignored_key_info(self, info: Memref) -> None:
