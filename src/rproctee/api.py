@@ -318,14 +318,15 @@ def _ta_phases(world: SecureWorld) -> list[Timing]:
 
 
 def _get_rsc_table(session: TeeSession, rproc_id: int) -> tuple[int, int] | None:
-    from rproctee.tee import TaCommand, value_in, value_out
+    from rproctee.tee import TaCommand, Value, value_in, value_out
 
-    addr, size = value_out(), value_out()
     answer = session.invoke_command(
-        TaCommand.GET_RSC_TABLE, [value_in(rproc_id), addr, size]
+        TaCommand.GET_RSC_TABLE, [value_in(rproc_id), value_out(), value_out()]
     )
     if not answer.ok:
         return None
+    addr, size = answer.outputs[1], answer.outputs[2]
+    assert isinstance(addr, Value) and isinstance(size, Value)
     return addr.b << 32 | addr.a, size.b << 32 | size.a
 
 

@@ -104,3 +104,23 @@ def test_two_segment_image_peaks_near_900_bytes() -> None:
     w = world()
     assert load(session(w), IMAGE).ok
     assert 700 < w.ta().last_load.heap_peak < 1100  # type: ignore[union-attr]
+
+
+def test_answer_carries_the_output_parameters() -> None:
+    """GET_RSC_TABLE's outputs read from the answer, no value_out() needed."""
+    from rproctee.tee.params import Value, value_in
+
+    from .factory import default_elf, load, session, signed_image, world
+
+    w = world("strict")
+    s = session(w)
+    assert load(s, signed_image([bytes(default_elf().raw)])).ok
+    ans = s.invoke_command(
+        TaCommand.GET_RSC_TABLE, [value_in(0)], ptypes=0x0221
+    )
+    assert ans.ok, ans
+    addr, size = ans.outputs[1], ans.outputs[2]
+    assert isinstance(addr, Value) and isinstance(size, Value)
+    assert (addr.b << 32 | addr.a, size.a) == (w.memory.da_to_pa(0x80, 32), 32)
+    assert ans.outputs[0] is None and ans.outputs[3] is None
+    assert load(s, b"").outputs == ()  # no output slot, nothing carried

@@ -76,6 +76,12 @@ class Answer:
     #: For ``TARGET_DEAD`` caused by an unexpected exception in a TA or PTA:
     #: the Python traceback, so a report can show where the model failed.
     traceback: str = ""
+    #: The four parameter slots as the TA returned them, for the output ones
+    #: (``VALUE_OUTPUT``/``INOUT``: a new :class:`Value`; ``MEMREF_OUTPUT``/
+    #: ``INOUT``: a :class:`Memref` with the size the TA set), None elsewhere.
+    #: The caller's own params are updated in place too, as ``TEEC_InvokeCommand``
+    #: does; reading ``answer.outputs[1].a`` needs no pre-built ``value_out()``.
+    outputs: tuple[Param, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -414,13 +420,15 @@ class TeeCore:
             return Answer(TeeResult.TEE_ERROR_TARGET_DEAD, Origin.TEE, reason), None
         except RprocError as exc:
             # output sizes travel back on errors too (SHORT_BUFFER needs them)
-            unmarshal(ptypes, params, callee)
+            outputs = unmarshal(ptypes, params, callee)
             reason = exc.reason if isinstance(exc, TeeError) else str(exc)
-            return Answer(result_for(exc), Origin.TRUSTED_APP, reason), None
+            answer = Answer(result_for(exc), Origin.TRUSTED_APP, reason, "", outputs)
+            return answer, None
         except Exception as exc:  # noqa: BLE001 - nothing else crosses the API
             return self._died(inst, exc), None
-        unmarshal(ptypes, params, callee)
-        return SUCCESS, ctx
+        outputs = unmarshal(ptypes, params, callee)
+        return (Answer(TeeResult.TEE_SUCCESS, outputs=outputs) if outputs
+                else SUCCESS), ctx  # fmt: skip
 
     def _died(self, inst: _Instance | None, exc: Exception) -> Answer:
         """An unexpected exception in a TA (or PTA): the TA aborted.
@@ -521,17 +529,37 @@ def _marshal_memref(i: int, t: int, m: Memref) -> Memref:
     return Memref(view, length, kind=_PTYPE[t], addr=addr)
 
 
-def unmarshal(ptypes: int, params: Sequence[Param], callee: list[Param]) -> None:
-    """Copy output values and output memref sizes back to the caller's slots."""
-    for i, p in enumerate(params[:NUM_PARAMS]):
+def unmarshal(
+    ptypes: int, params: Sequence[Param], callee: list[Param]
+) -> tuple[Param, ...]:
+    """Copy output values and output memref sizes back to the caller's slots.
+
+    Returns
+    -------
+    tuple
+        The four slots for :attr:`Answer.outputs` (empty when no slot is an
+        output): a copy of each output parameter, None for the others.
+    """
+    outputs: list[Param] = [None] * NUM_PARAMS
+    for i in range(NUM_PARAMS):
         t = param_type_at(ptypes, i)
         c = callee[i]
-        if t not in OUTPUT_TYPES or p is None or c is None:
+        if t not in OUTPUT_TYPES or c is None:
             continue
-        if isinstance(p, Value) and isinstance(c, Value):
-            p.a, p.b = c.a & 0xFFFFFFFF, c.b & 0xFFFFFFFF
-        elif isinstance(p, Memref) and isinstance(c, Memref):
-            p.size = c.size
+        p = params[i] if i < len(params) else None
+        if isinstance(c, Value):
+            out = Value(c.a & 0xFFFFFFFF, c.b & 0xFFFFFFFF, ParamType(t))
+            if isinstance(p, Value):
+                p.a, p.b = out.a, out.b
+            outputs[i] = out
+        elif isinstance(c, Memref):
+            if isinstance(p, Memref):
+                p.size = c.size
+            outputs[i] = Memref(
+                p.buffer if isinstance(p, Memref) else None, c.size,
+                p.offset if isinstance(p, Memref) else 0, ParamType(t),
+            )  # fmt: skip
+    return tuple(outputs) if any(o is not None for o in outputs) else ()
 
 
 class TaEnv:
