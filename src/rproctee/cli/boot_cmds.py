@@ -65,12 +65,19 @@ def register(group: click.Group) -> None:
               help="With --pas: the root certificate TrustZone trusts, as its "
               "SHA-256 (hex) or a PEM/DER file (a chain file: its last, "
               "self-signed certificate); without it secure boot is off.")
+@click.option("--emulate", is_flag=True,
+              help="Run the firmware on the emulated Cortex-M core (unicorn: "
+              "pip install 'rproctee[emu]'): trace and UART lines as they come, "
+              "instructions/s, the fault's registers in the coredump.")
+@click.option("--ticks", type=click.IntRange(min=1), metavar="N",
+              help="With --emulate: ticks of execution after boot (and after a "
+              "--crash recovery) [default: 10].")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 def boot_cmd(
     image: Path, platform: str | None, key: Path | None, series: str, no_tee: bool,
     policy: str, crash: str | None, coredump_path: Path | None, coredump_mode: str,
     sequence: Path | None, pas: bool, carveout: tuple[int, int] | None,
-    root: str | None, as_json: bool,
+    root: str | None, emulate: bool, ticks: int | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Boot IMAGE through the Linux remoteproc core; crash, recover, shut down.
 
@@ -84,6 +91,13 @@ def boot_cmd(
     mode = DumpConf[_MODES[coredump_mode]] if coredump_path else DumpConf.DISABLED
     kind = CrashType.parse(crash) if crash else None
     _check_path_options(click.get_current_context(), pas)
+    if emulate or ticks is not None:  # rproctee.cli.emulate: the whole --emulate path
+        from rproctee.cli.emulate import boot_emulated, check_boot_options
+
+        count = check_boot_options(pas, emulate, ticks)
+        assert platform is not None  # _check_path_options
+        boot_emulated(image, platform, key, series, no_tee, policy, kind, mode,
+                      coredump_path, sequence, count, as_json)  # fmt: skip
     if pas:
         assert carveout is not None  # _check_path_options
         _boot_pas(image, carveout, root, kind, mode, coredump_path, sequence, as_json)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import numpy as np
@@ -192,10 +192,21 @@ def register(group: click.Group) -> None:
         show_default=True,
         help="Size of the kernel throughput run (0 skips it).",
     )
+    @click.option(
+        "--emulate",
+        is_flag=True,
+        help="Run a real compiled Cortex-M4 firmware on the emulated core "
+        "(pip install 'rproctee[emu]'): trace, vring echo, a fault, recovery, "
+        "the registers from the coredump. The kernel run only with --size-mib.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
-    def demo(policy: str, series: str, size_mib: int, as_json: bool) -> None:
+    def demo(
+        policy: str, series: str, size_mib: int, emulate: bool, as_json: bool
+    ) -> None:
         """Sign a firmware, then boot, crash, recover and stop it through
         Linux -> TEE -> TA -> PTA; then measure the kernels."""
+        if emulate:
+            _emulated(policy, series, size_mib, as_json)
         life = run_life_demo(policy, series)
         kernels_run = run_kernel_demo(size_mib) if size_mib > 0 else None
         if as_json:
@@ -206,6 +217,25 @@ def register(group: click.Group) -> None:
                 _print_kernels(kernels_run)
         if not life["ok"]:
             raise SystemExit(exitcodes.TEE_ERROR)
+
+
+def _emulated(policy: str, series: str, size_mib: int, as_json: bool) -> NoReturn:
+    """``demo --emulate`` (:mod:`rproctee.cli.emulate`); kernels if asked for."""
+    from click.core import ParameterSource
+
+    from rproctee.cli.emulate import demo_emulated, print_emulated_demo
+
+    out = demo_emulated(policy, series, as_json)
+    ctx = click.get_current_context()
+    asked = ctx.get_parameter_source("size_mib") is not ParameterSource.DEFAULT
+    kernels_run = run_kernel_demo(size_mib) if asked and size_mib > 0 else None
+    if as_json:
+        emit_json({"emulated_demo": out, "kernels": kernels_run})
+    else:
+        print_emulated_demo(out)
+        if kernels_run:
+            _print_kernels(kernels_run)
+    raise SystemExit(exitcodes.OK if out["ok"] else exitcodes.WOULD_NOT_LOAD)
 
 
 def _print_kernels(result: dict[str, Any]) -> None:

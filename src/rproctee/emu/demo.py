@@ -22,10 +22,26 @@ from rproctee.emu.vring import HostVirtqueue
 
 #: IPCC channel on which the demo firmware takes a crash request.
 CRASH_CHANNEL = 5
+#: The demo firmware shipped with the package (``emu/firmware``), a copy of
+#: ``tests/emu/fw/fw_virtio.elf`` built from ``tests/emu/fw/fw_virtio.c``.
+DEMO_FIRMWARE = "fw_virtio.elf"
 _REG_NAMES = (
     "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11",
     "r12", "sp", "lr", "pc", "xpsr",
 )  # fmt: skip
+
+
+def packaged_firmware(name: str = DEMO_FIRMWARE) -> bytes:
+    """A compiled test firmware shipped as package data (``emu/firmware``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file in the package.
+    """
+    from importlib import resources
+
+    return (resources.files("rproctee.emu") / "firmware" / name).read_bytes()
 
 
 def run_emulated_demo(
@@ -33,6 +49,7 @@ def run_emulated_demo(
     *,
     platform: str = "stm32mp15-dk2",
     series: str = "v22",
+    policy: str = "strict",
     ticks: int = 4,
     budget: int = 100_000,
     message: bytes = b"hello from linux",
@@ -48,6 +65,8 @@ def run_emulated_demo(
         Preset, device tree or TOML profile (see ``load_platform``).
     series : str
         TEE series of the Linux ops (``v15`` or ``v22``).
+    policy : str
+        TA policy, ``"strict"`` or ``"optee"``.
     ticks : int
         Ticks to run after each boot.
     budget : int
@@ -84,7 +103,7 @@ def run_emulated_demo(
         on_uart_line=emit("uart"), on_trace_line=emit("trace"),
     )  # fmt: skip
     board = build_system(spec, image, series=series, key_pem=public_key_pem(key),
-                         firmware=fw)  # fmt: skip
+                         policy=policy, firmware=fw)  # fmt: skip
     rproc = board.rproc
     Sysfs(rproc).write("coredump", "enabled")
     rproc.boot()
@@ -145,12 +164,18 @@ def _coredump(dumps: list[bytes], fw: EmulatedFirmware) -> dict[str, Any] | None
     if not dumps:
         return None
     core = fw.coredump_with_registers(dumps[0])
-    regs = _prstatus_registers(core)
+    regs = prstatus_registers(core)
     return {"bytes": len(core), "registers": regs}
 
 
-def _prstatus_registers(core: bytes) -> dict[str, int]:
-    """r0-pc and xPSR from the first ``NT_PRSTATUS`` note of an ELF32 core."""
+def prstatus_registers(core: bytes) -> dict[str, int]:
+    """r0-pc and xPSR from the first ``NT_PRSTATUS`` note of an ELF32 core.
+
+    Raises
+    ------
+    ValueError
+        ``core`` has no ``NT_PRSTATUS`` note.
+    """
     import io
 
     from elftools.elf.elffile import ELFFile
