@@ -1,16 +1,18 @@
-"""Where the normal world's debugfs answers differ from Linux 6.12's
-``remoteproc_debugfs.c`` (read, not copied): the kernel's answer, asserted,
-marked xfail until ``rproctee.linux.sysfs`` gives it (reported to its owner).
+"""Where the normal world's debugfs answers once differed from Linux 6.12's
+``remoteproc_debugfs.c`` (read, not copied): the kernel's answer, asserted
+through the file tree the mount serves.
 
 * ``rproc_recovery_write``: 1..10 bytes, newline dropped, then
   ``strncmp(buf, word, count)`` in the order enabled, disabled, recover and
-  ``-EINVAL`` for anything else (the model accepts unknown words silently);
+  ``-EINVAL`` for anything else (the model used to accept unknown words);
 * ``rproc_coredump_write``: 1..20 bytes, same ``strncmp`` matching (the model
-  uses ``sysfs_streq``);
+  used ``sysfs_streq``);
 * ``rproc_crash_write``: ``kstrtouint_from_user(buf, count, 0)``: octal with a
   leading 0, no spaces, no ``_``/``0o``/``0b``, ``-ERANGE`` above UINT_MAX;
-* ``rproc_trace_read``: the raw bytes up to the first NUL (the model decodes
-  UTF-8, replacing invalid bytes).
+* ``rproc_trace_read``: the raw bytes up to the first NUL (the model decoded
+  UTF-8, replacing invalid bytes);
+* ``rproc_carveouts_show``: ``%pK`` and ``%pad`` (the model printed
+  ``mapped`` and a bare hex number).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-import pytest
 from fuse_helpers import signed
 
 from rproctee.fuse.boards import BoardOptions, Boards, build_boards
@@ -26,7 +27,6 @@ from rproctee.fuse.tree import FsError, SysfsTree
 from rproctee.linux.state import RprocState
 
 DBG = "kernel/debug/remoteproc/remoteproc0"
-REPORTED = "rproctee.linux.sysfs differs from remoteproc_debugfs.c (reported)"
 
 
 def _tree(firmware_dir: Path) -> tuple[SysfsTree, Boards]:
@@ -43,27 +43,23 @@ def _errno(tree: SysfsTree, name: str, data: bytes) -> int | None:
     return None
 
 
-@pytest.mark.xfail(reason=REPORTED, raises=AssertionError, strict=False)
 def test_debugfs_recovery_refuses_unknown_words(firmware_dir: Path) -> None:
     tree, _ = _tree(firmware_dir)
     assert _errno(tree, "recovery", b"whatever") == errno.EINVAL
 
 
-@pytest.mark.xfail(reason=REPORTED, raises=AssertionError, strict=False)
 def test_debugfs_recovery_matches_with_strncmp(firmware_dir: Path) -> None:
     tree, boards = _tree(firmware_dir)
     assert _errno(tree, "recovery", b"d") is None  # strncmp("d", "disabled", 1)
     assert boards.systems[0].rproc.recovery_disabled
 
 
-@pytest.mark.xfail(reason=REPORTED, raises=AssertionError, strict=False)
 def test_debugfs_coredump_matches_with_strncmp(firmware_dir: Path) -> None:
     tree, boards = _tree(firmware_dir)
     assert _errno(tree, "coredump", b"en") is None
     assert boards.systems[0].rproc.dump_conf.word == "enabled"
 
 
-@pytest.mark.xfail(reason=REPORTED, raises=AssertionError, strict=False)
 def test_debugfs_crash_parses_as_kstrtouint(firmware_dir: Path) -> None:
     tree, boards = _tree(firmware_dir)
     rproc = boards.systems[0].rproc
@@ -77,7 +73,6 @@ def test_debugfs_crash_parses_as_kstrtouint(firmware_dir: Path) -> None:
     assert rproc.state == RprocState.CRASHED
 
 
-@pytest.mark.xfail(reason=REPORTED, raises=AssertionError, strict=False)
 def test_debugfs_trace_reads_raw_bytes(firmware_dir: Path) -> None:
     tree, boards = _tree(firmware_dir)
     system = boards.systems[0]

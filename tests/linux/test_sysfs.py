@@ -65,7 +65,9 @@ def test_debugfs_files() -> None:
     assert "Name: vdev0vring0" in debugfs.read("carveout_memories")
     assert _errno(debugfs.write, "crash", "watchdog") == "EINVAL"
     assert _errno(debugfs.write, "recovery", "") == "EINVAL"
-    assert debugfs.write("recovery", "whatever") == 8  # silently accepted
+    # rproc_recovery_write: no word matches "whatever" (strncmp over 8 bytes)
+    assert _errno(debugfs.write, "recovery", "whatever") == "EINVAL"
+    assert system.rproc.recovery_disabled is False
     assert debugfs.write("crash", "0x2") == 3
     assert system.rproc.crash_cnt == 1 and system.rproc.state == RprocState.RUNNING
     assert debugfs.read("trace0") == "cm4: firmware up (boot #2), rpmsg ready\n"
