@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rproctee.emu.core import DEFAULT_BUDGET, EmulatedCore
+from rproctee.emu.core import CPU_MODELS, DEFAULT_BUDGET, EmulatedCore
 from rproctee.emu.faults import CrashReport
 from rproctee.emu.peripherals import Ipcc, Peripheral
 from rproctee.emu.prstatus import core_with_registers, has_note, prstatus_note
@@ -44,17 +44,20 @@ _NOT_M = ("r5f", "dsp", "c66", "c71", "hifi", "a53", "a72", "riscv")
 def cpu_for_platform(platform: Any) -> str:
     """The Cortex-M core a platform's remote processor is.
 
-    A :class:`~rproctee.platform.board.PlatformSpec` does not name its core;
-    a device tree platform's notes carry the node's ``compatible``
-    (``st,stm32mp2-m33``, ``fsl,imx8mp-cm7``, ``fsl,imx93-cm33``...), which
-    decides. Presets and profiles that say nothing are stm32mp15 boards
-    (Cortex-M4).
+    :attr:`~rproctee.platform.board.PlatformSpec.cpu` decides when the
+    platform names its core (presets; device trees, from the node's
+    ``compatible``). A platform that does not (a profile, a spec built by
+    hand) is read from its notes' ``compatible`` (``st,stm32mp2-m33``,
+    ``fsl,imx8mp-cm7``...), else taken for an stm32mp15 board (Cortex-M4).
 
     Raises
     ------
     ValueError
-        The compatible names a processor that is not a Cortex-M (R5F, DSP...).
+        The platform's core is not a Cortex-M (R5F, DSP...).
     """
+    named = getattr(platform, "cpu", None)
+    if named is not None:
+        return _cortex_m(str(named), platform)
     compatible = " ".join(
         note.split("compatible", 1)[1]
         for note in getattr(platform, "notes", ())
@@ -72,13 +75,29 @@ def cpu_for_platform(platform: Any) -> str:
     return "cortex-m4"
 
 
+def _cortex_m(cpu: str, platform: Any) -> str:
+    """``cpu`` if the emulator runs it, else a ValueError naming it."""
+    if cpu not in CPU_MODELS:
+        where = getattr(platform, "node", None) or getattr(platform, "name", "?")
+        raise ValueError(
+            f"remote processor {where} is a {cpu}, not a Cortex-M core: the "
+            "emulated core runs Cortex-M0/M4/M7/M33 firmware only"
+        )
+    return cpu
+
+
 def vector_base_for_platform(platform: Any) -> int:
     """Where the core finds its vector table on ``platform``.
 
-    0 when a region holds device address 0 (stm32mp15: RETRAM, the M4's
-    boot memory); otherwise the lowest region (stm32mp2's M33 boots from
-    the start of its firmware memory, which the platform does not name).
+    :attr:`~rproctee.platform.board.PlatformSpec.boot_address` when the
+    platform gives one (presets: 0); else 0 when a region holds device
+    address 0 (stm32mp15: RETRAM, the M4's boot memory); otherwise the
+    lowest region (stm32mp2's M33 boots from the start of its firmware
+    memory, which its device tree does not name).
     """
+    given = getattr(platform, "boot_address", None)
+    if given is not None:
+        return int(given)
     regions = getattr(platform, "regions", ())
     if not regions or any(r.da == 0 for r in regions):
         return 0

@@ -52,6 +52,14 @@ class PlatformSpec:
         (one per ``memory-region`` phandle, named after the node, ``da`` through
         ``dma-ranges``); empty means "the same as ``regions``" (see
         :meth:`linux_carveouts`).
+    cpu : str or None
+        The remote processor's core (``"cortex-m4"`` on stm32mp15,
+        ``"cortex-m33"``, ``"cortex-r5f"``, ``"c66x-dsp"``...; see
+        :func:`cpu_from_compatible`), None when the source does not say.
+        The emulated core (``rproctee.emu``) runs the Cortex-M ones.
+    boot_address : int or None
+        Device address of the core's vector table at reset (0 on stm32mp15:
+        RETRAM), None when the source does not say.
     """
 
     name: str
@@ -63,6 +71,8 @@ class PlatformSpec:
     notes: tuple[str, ...] = ()
     node: str | None = None
     carveouts: tuple[RegionSpec, ...] = ()
+    cpu: str | None = None
+    boot_address: int | None = None
 
     def linux_carveouts(self) -> tuple[RegionSpec, ...]:
         """The carveouts the Linux remoteproc driver registers for this board.
@@ -102,7 +112,41 @@ class PlatformSpec:
             "regions": [region_dict(r) for r in self.regions],
             "linux_carveouts": [region_dict(r) for r in self.linux_carveouts()],
             "notes": list(self.notes),
+            "cpu": self.cpu,
+            "boot_address": self.boot_address,
         }
+
+
+#: ``compatible`` fragments of remote processors that are not Cortex-M, and
+#: their core (checked first: ``ti,am64-r5f`` must not match an M fragment).
+_OTHER_CORES = (
+    ("r5f", "cortex-r5f"), ("c66", "c66x-dsp"), ("c71", "c71x-dsp"),
+    ("hifi", "hifi-dsp"), ("dsp", "dsp"), ("a53", "cortex-a53"),
+    ("a72", "cortex-a72"), ("riscv", "riscv"),
+)  # fmt: skip
+#: ``compatible`` fragments of Cortex-M remote processors, and their core.
+_M_CORES = (
+    ("m33", "cortex-m33"), ("cm7", "cortex-m7"), ("-m7", "cortex-m7"),
+    ("-m0", "cortex-m0"), ("-m4", "cortex-m4"), ("stm32mp1", "cortex-m4"),
+)  # fmt: skip
+
+
+def cpu_from_compatible(compatible: tuple[str, ...] | list[str]) -> str | None:
+    """The core a remote processor's ``compatible`` strings name.
+
+    ``st,stm32mp1-m4`` -> ``cortex-m4``, ``st,stm32mp2-m33`` -> ``cortex-m33``,
+    ``st,stm32mp2-m0`` -> ``cortex-m0`` (an M0+), ``fsl,imx8mp-cm7`` ->
+    ``cortex-m7``, ``ti,j721e-r5f`` -> ``cortex-r5f``, ``ti,j721e-c66-dsp``
+    -> ``c66x-dsp``; the first string that names a core decides; None when
+    none does.
+    """
+    for entry in compatible:
+        text = entry.lower()
+        for table in (_OTHER_CORES, _M_CORES):
+            for fragment, cpu in table:
+                if fragment in text:
+                    return cpu
+    return None
 
 
 def region_dict(region: RegionSpec) -> dict[str, Any]:
@@ -226,4 +270,5 @@ def from_devicetree(tree: devicetree.DeviceTree, node: str | None) -> PlatformSp
         notes=notes,
         node=plat.node,
         carveouts=regions,
+        cpu=cpu_from_compatible(plat.compatible),
     )

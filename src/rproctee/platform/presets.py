@@ -100,4 +100,6 @@ def get_preset(name: str) -> PlatformSpec:
         source=f"preset:{key}",
         notes=(f"regions from {origin}", DEV_KEY_NOTE),
         node=None,
+        cpu="cortex-m4",  # the stm32mp15's M4, booting from RETRAM at 0
+        boot_address=0,
     )
