@@ -139,25 +139,40 @@ def dma_release_carveout(rproc: Rproc, mem: MemEntry) -> None:
     mem.history.append("release")
 
 
-def check_carveout_da(mem: MemEntry, da: int, length: int) -> str | None:
+def check_carveout_da(
+    mem: MemEntry, da: int, length: int, rproc: Rproc | None = None
+) -> str | None:
     """``rproc_check_carveout_da``: why ``(da, len)`` does not fit ``mem``.
+
+    The one implementation is :func:`rproctee.linux.elf_loader.
+    rproc_check_carveout_da` (``int delta = da - mem->da``, u32
+    ``delta + len``), so ``rproctee check`` and the core agree.
+
+    Parameters
+    ----------
+    mem : MemEntry
+        The registered carveout.
+    da, length : int
+        The request (``FW_RSC_ADDR_ANY`` for any address).
+    rproc : Rproc, optional
+        Where the kernel's ``dev_err`` line goes; a refusal the kernel does
+        not log (a carveout without a device address) logs nothing.
 
     Returns
     -------
     str or None
-        The kernel's message, or None when it fits.
+        None when it fits; else the kernel's line, or ``""`` when the kernel
+        refuses without a word.
     """
-    if length > mem.len:
-        return f"Registered carveout {mem.name} doesn't fit len request {length:#x}"
-    if da != FW_RSC_ADDR_ANY and mem.da == FW_RSC_ADDR_ANY:
-        return f"Registered carveout {mem.name} has no da for da request {da:#x}"
-    if da != FW_RSC_ADDR_ANY:
-        delta = da - mem.da
-        if delta < 0:
-            return f"Registered carveout {mem.name} doesn't fit da request {da:#x}"
-        if delta + length > mem.len:
-            return f"Registered carveout {mem.name} doesn't fit len request {length:#x}"
-    return None
+    from rproctee.linux.elf_loader import rproc_check_carveout_da
+
+    problem = rproc_check_carveout_da(mem, da, length)
+    if problem is None:
+        return None
+    line, _note = problem
+    if line and rproc is not None:
+        rproc.log_msg("err", line, carveout=mem.name, da=da, len=length)
+    return line
 
 
 def pa_to_va(carveouts: list[MemEntry], pa: int, size: int) -> tuple[MemEntry, int]:
@@ -189,15 +204,24 @@ def pa_to_va(carveouts: list[MemEntry], pa: int, size: int) -> tuple[MemEntry, i
 def da_to_va(carveouts: list[MemEntry], da: int, size: int) -> tuple[MemEntry, int]:
     """``rproc_da_to_va``'s carveout walk (no driver ``da_to_va`` op).
 
+    Only mapped carveouts take part (``carveout->va`` set); the arithmetic
+    is :func:`rproctee.linux.elf_loader.carveout_da_to_va`'s, the kernel's
+    ``int offset = da - carveout->da``: an ELF64 ``p_paddr`` of
+    ``0x1_1000_0000`` lands at offset 0 of a carveout at ``0x1000_0000``.
+
     Raises
     ------
     LookupError
         No mapped carveout holds ``[da, da+size)``.
+    LinuxElfError
+        ``kernel_oob``: ``offset + len`` wraps ``size_t`` (a kernel would
+        hand out a pointer the carveout cannot hold).
     """
-    for mem in carveouts:
-        if mem.va is None or da < mem.da:
-            continue
-        offset = da - mem.da
-        if offset + size <= mem.len:
-            return mem, offset
-    raise LookupError(f"da {da:#x}+{size:#x} is in no mapped carveout")
+    from rproctee.linux.elf_loader import carveout_da_to_va
+
+    mapped = [mem for mem in carveouts if mem.va is not None]
+    hit = carveout_da_to_va(mapped, da, size)
+    if hit is None:
+        raise LookupError(f"da {da:#x}+{size:#x} is in no mapped carveout")
+    index, offset = hit
+    return mapped[index], offset

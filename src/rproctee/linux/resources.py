@@ -1,8 +1,9 @@
 """``rproc_handle_resources`` and the loading handlers of ``remoteproc_core.c``.
 
-The table in effect (``table_ptr``) is copied once and validated by the one
+The table in effect (``table_ptr``) is copied once and walked by the one
 parser, :func:`rproctee.rsctable.parse_resource_table`, with the kernel's
-checks and messages; then each entry's handler runs in table order:
+checks and messages; each entry's handler runs as soon as the entry passes
+its checks, in table order, as ``rproc_handle_resources`` does:
 
 * carveout (``rproc_handle_carveout``): tie the entry to the pre-registered
   carveout of the same name (``rproc_check_carveout_da``, ``-ENOMEM`` on a
@@ -39,6 +40,7 @@ from rproctee.rsctable import (
     RSC_HDR_SIZE,
     CarveoutRsc,
     DevmemRsc,
+    RscEntry,
     RscTableError,
     TraceRsc,
     VdevRsc,
@@ -69,6 +71,14 @@ def _errno_of(exc: RscTableError) -> RprocErrno:
 def handle_resources(rproc: Rproc) -> None:
     """``rproc_handle_resources(rproc, rproc_loading_handlers)``.
 
+    As the kernel's ``rsc_table_for_each_entry`` loop: each entry is checked
+    by the one parser (:func:`rproctee.rsctable.parse_resource_table`) and
+    its handler runs right then (``on_entry``), so the walk stops at the
+    first entry that fails, be it a format check or a handler, and the
+    handlers of the entries before it have run (``rproc_fw_boot``'s
+    unwinding cleans them up).  The parser's warnings ("unsupported vendor
+    resource %d"...) are logged once the walk is through.
+
     Raises
     ------
     RprocErrno
@@ -86,30 +96,43 @@ def handle_resources(rproc: Rproc) -> None:
         return ops.handle_rsc(rproc, rsc_type, body, offset, avail)
 
     try:
-        table = parse_resource_table(raw, has_iommu=rproc.has_iommu, handle_rsc=vendor)
+        table = parse_resource_table(
+            raw, has_iommu=rproc.has_iommu, handle_rsc=vendor,
+            on_entry=lambda entry: handle_entry(rproc, entry),
+        )  # fmt: skip
     except RscTableError as exc:
         raise _errno_of(exc) from exc
     for warning in table.warnings:
         rproc.log_msg("warn", warning)
-    for entry in table.entries:
-        if isinstance(entry, CarveoutRsc):
-            handle_carveout(rproc, entry)
-        elif isinstance(entry, DevmemRsc):
-            rproc.mappings.append((entry.da, entry.pa, entry.len))
-        elif isinstance(entry, TraceRsc):
-            handle_trace(rproc, entry)
-        elif isinstance(entry, VdevRsc):
-            handle_vdev(rproc, entry)
+
+
+def handle_entry(rproc: Rproc, entry: RscEntry) -> None:
+    """``rproc_loading_handlers[hdr->type]`` for one checked entry."""
+    if isinstance(entry, CarveoutRsc):
+        handle_carveout(rproc, entry)
+    elif isinstance(entry, DevmemRsc):
+        rproc.mappings.append((entry.da, entry.pa, entry.len))
+    elif isinstance(entry, TraceRsc):
+        handle_trace(rproc, entry)
+    elif isinstance(entry, VdevRsc):
+        handle_vdev(rproc, entry)
 
 
 def handle_carveout(rproc: Rproc, rsc: CarveoutRsc) -> None:
-    """``rproc_handle_carveout`` (format checks done by the parser)."""
+    """``rproc_handle_carveout`` (format checks done by the parser).
+
+    A registered carveout of the entry's name must not be tied to an entry
+    yet and must fit it (:func:`check_carveout_da`, whose kernel line is
+    logged); both failures are ``-ENOMEM``.
+    """
     body = rsc.offset + RSC_HDR_SIZE
     mem = rproc.find_carveout_by_name(rsc.name)
     if mem is not None:
         if mem.rsc_offset != FW_RSC_ADDR_ANY:
-            raise enomem(f"Carveout {rsc.name} already associated to resource table")
-        why = check_carveout_da(mem, rsc.da, rsc.len)
+            line = "Carveout already associated to resource table"
+            rproc.log_msg("err", line, carveout=rsc.name)
+            raise enomem(line)
+        why = check_carveout_da(mem, rsc.da, rsc.len, rproc)
         if why is not None:
             raise enomem(why)
         mem.rsc_offset, mem.flags = body, rsc.flags
@@ -165,4 +188,3 @@ def alloc_registered_carveouts(rproc: Rproc) -> None:
             rproc.table_write(
                 mem.rsc_offset, struct.pack("<3I", mem.da, pa & 0xFFFFFFFF, mem.len)
             )
-
