@@ -18,6 +18,10 @@ shared machine hits every method alike:
   PTA call per segment, and ``strict`` with its segments in one batched call
   on 1 and N worker threads (the fused kernel hashing two at a time).
 
+Then the emulated Cortex-M core's instructions per second
+(:func:`rproctee.emu.bench.measure_ips`: a RAM loop and an MMIO-polling
+loop), when unicorn (the ``emu`` extra) is installed.
+
 Heavy imports (numpy, the secure world, rich, matplotlib) happen inside the
 command, never at ``import rproctee.cli``.
 """
@@ -368,6 +372,44 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- emulated core: instructions per second (rproctee.emu.bench) -------------------
+#: Row names of :func:`emulated_ips`' loops.
+IPS_ROWS = {"ram_loop": "emulated core, RAM loop",
+            "mmio_poll": "emulated core, MMIO polling"}  # fmt: skip
+
+
+def emulated_ips() -> dict[str, Any]:
+    """:func:`rproctee.emu.bench.measure_ips` rows, or why there are none.
+
+    Returns
+    -------
+    dict
+        ``{"rows": {name: {instructions, ticks, seconds,
+        instructions_per_second}}}``, or ``{"rows": {}, "unavailable":
+        reason}`` without unicorn (the ``emu`` extra).
+    """
+    from rproctee.emu.bench import measure_ips
+    from rproctee.emu.core import EmulatorUnavailable
+
+    try:
+        loops = measure_ips()
+    except EmulatorUnavailable as exc:
+        return {"rows": {}, "unavailable": str(exc)}
+    return {"rows": {IPS_ROWS[k]: v for k, v in loops.items()}}
+
+
+def format_ips_table(ips: dict[str, Any]) -> str:
+    """The emulated core's rows as a Markdown table."""
+    if not ips["rows"]:
+        return f"emulated core: not measured ({ips['unavailable']})"
+    lines = ["| method | instructions | seconds | instructions/s |",
+             "|---|---:|---:|---:|"]  # fmt: skip
+    for name, r in ips["rows"].items():
+        lines.append(f"| {name} | {r['instructions']:,} | {r['seconds']:.3f} | "
+                     f"{r['instructions_per_second']:,.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def plot(path: Path, count: int, size: int, threads: int, policy: str,
          rounds: int, progress: bool) -> None:  # fmt: skip
     """Throughput against image size and against segment count, one line per
@@ -453,6 +495,7 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
     nbytes = parse_size(size)
     n = threads or usable_cores()
     result = run_bench(nbytes, segments, n, policy, rounds, progress=True)
+    result["emulated_core"] = emulated_ips()
     if as_json:
         from rproctee.cli.output import emit_json
 
@@ -464,6 +507,7 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
         click.echo(f"{nbytes / MIB:g} MiB in {segments} segments, {policy}, "
                    f"{rounds} interleaved rounds (median, min-max)\n")  # fmt: skip
         click.echo(format_table(result))
+        click.echo("\n" + format_ips_table(result["emulated_core"]))
     if plot_to is not None:
         plot(plot_to, segments, nbytes, n, policy, max(1, rounds // 2), True)
 
