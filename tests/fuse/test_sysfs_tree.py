@@ -21,6 +21,7 @@ from rproctee.fuse.boards import (
     build_boards,
 )
 from rproctee.fuse.tree import PAGE_SIZE, FsError, SysfsTree
+from rproctee.linux.errors import RprocErrno
 from rproctee.linux.state import RprocState
 
 DEV = "devices/platform/ahb/10000000.m4/remoteproc/remoteproc0"
@@ -129,16 +130,25 @@ def test_firmware_dir_stays_inside_its_root(tmp_path: Path) -> None:
     assert fw.load("missing") is None
 
 
-def test_sync_follows_the_current_firmware_name(firmware_dir: Path) -> None:
-    _, boards = _tree(firmware_dir, firmware="other-fw")
+def test_request_firmware_reads_the_current_name_when_asked(
+    firmware_dir: Path,
+) -> None:
+    tree, boards = _tree(firmware_dir, firmware="other-fw")
     system = boards.systems[0]
-    assert system.rproc.firmware == "other-fw" and system.files == {}
-    (firmware_dir / "other-fw").write_bytes(b"image")
-    boards.firmware.sync(system)
-    assert system.files == {"other-fw": b"image"}
-    system.rproc.set_firmware(FIRMWARE)
-    boards.firmware.sync(system)
-    assert list(system.files) == [FIRMWARE]
+    assert system.files == {}  # the directory holds the files, not the board
+    # missing when the core asks: the write fails with ENOENT, nothing starts
+    assert _errno(tree.write, f"{DEV}/state", b"start\n") == errno.ENOENT
+    assert system.rproc.state == RprocState.OFFLINE
+    (firmware_dir / "other-fw").write_bytes((firmware_dir / FIRMWARE).read_bytes())
+    assert tree.write(f"{DEV}/state", b"start\n") == 6  # read at this start
+    asked = [e.detail["firmware"] for e in system.log.events
+             if e.name == "request_firmware"]  # fmt: skip
+    assert asked == ["other-fw"]
+    tree.write(f"{DEV}/state", b"stop\n")
+    (firmware_dir / "other-fw").unlink()
+    assert _errno(tree.write, f"{DEV}/state", b"start\n") == errno.ENOENT
+    with pytest.raises(RprocErrno, match="Direct firmware load for other-fw"):
+        boards.firmware.request("other-fw")
 
 
 def test_event_lines_carry_the_instance(firmware_dir: Path) -> None:

@@ -2,11 +2,11 @@
 directory, and the event log of the run as JSON lines.
 
 Each instance is its own :func:`~rproctee.linux.system.build_system` board
-(its own secure world and device memories). ``request_firmware`` reads
-``<firmware-path>/<rproc->firmware>`` at the moment the model asks for it, as
-the kernel reads ``/lib/firmware``: the file is looked up right before every
-write that can boot (``state``, ``recovery``, ``crash``), so a file replaced
-between two starts is the one loaded next.
+(its own secure world and device memories). Its ``request_firmware`` is
+:meth:`FirmwareDir.request`: it reads ``<firmware-path>/<rproc->firmware>``
+at the moment the model asks for it (boot, recovery), as the kernel reads
+``/lib/firmware``, so a file replaced between two starts is the one loaded
+next and a missing one is ``-ENOENT`` then.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ from typing import IO, Any
 
 from rproctee.errors import RprocError
 from rproctee.fuse.tree import Instance
-from rproctee.linux.errors import RprocErrno
+from rproctee.linux.errors import RprocErrno, enoent
 from rproctee.linux.sysfs import Debugfs, Sysfs
 from rproctee.linux.system import DEFAULT_FIRMWARE, System
 
 SERIES = ("v15", "v22")
 POLICIES = ("optee", "strict")
-#: Writes after which the model may call ``request_firmware``.
-_BOOTING_FILES = ("state", "recovery", "crash")
 
 
 class BoardError(RprocError, ValueError):
@@ -129,13 +127,19 @@ class FirmwareDir:
         except OSError:
             return None
 
-    def sync(self, system: System) -> None:
-        """Make ``system.files`` hold exactly the current firmware, if present."""
-        name = system.rproc.firmware
+    def request(self, name: str) -> bytes:
+        """``request_firmware(name)``: the file's bytes, read now.
+
+        Raises
+        ------
+        RprocErrno
+            ``-ENOENT`` when ``name`` is missing, unreadable or outside the
+            directory (the firmware loader's message).
+        """
         data = self.load(name)
-        system.files.clear()
-        if data is not None:
-            system.files[name] = data
+        if data is None:
+            raise enoent(f"Direct firmware load for {name} failed with error -2")
+        return data
 
 
 class EventWriter:
@@ -194,15 +198,11 @@ class Boards:
     def _instance(self, k: int, system: System) -> Instance:
         system.rproc.index = k
 
-        def before(name: str) -> None:
-            if name in _BOOTING_FILES:
-                self.firmware.sync(system)
-
         def after() -> None:
             if self.events is not None:
                 self.events.flush()
 
-        return Instance(k, Sysfs(system.rproc), Debugfs(system.rproc), before, after)
+        return Instance(k, Sysfs(system.rproc), Debugfs(system.rproc), None, after)
 
     def shutdown(self) -> list[str]:
         """Stop every processor still up (all its users), flush the events.
@@ -285,11 +285,10 @@ def build_boards(
     systems: list[System] = []
     for _ in range(options.instances):
         system = build_system(
-            spec, firmware.load(options.firmware) or b"", series=options.series,
+            spec, request_firmware=firmware.request, series=options.series,
             tee=options.tee, key_pem=key_pem, policy=options.policy,
             firmware_name=options.firmware,
         )  # fmt: skip
-        firmware.sync(system)
         systems.append(system)
     writer = EventWriter(events, systems) if events is not None else None
     return Boards(systems, firmware, writer)

@@ -4,7 +4,10 @@
 secure world of :func:`rproctee.tee.build_secure_world`, the TEE client
 driver probed on the TEE bus, the stm32 driver with ``st_rproc_tee_ops`` of
 the chosen series, registered with ``rproc_tee_register``; without it
-(``tee=False``), plain ``st_rproc_ops`` over the same device-memory model.
+(``tee=False``), the plain ELF ops of the platform's Linux driver
+(``st_rproc_ops`` for stm32mp, imx or TI K3 trees get theirs:
+:func:`rproctee.linux.elf_ops.elf_ops_for`) over the same device-memory
+model.
 ``stm32_rproc_probe`` also sets the coredump ELF info (ELFCLASS32, EM_NONE).
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rproctee.linux.core import Rproc
+from rproctee.linux.core import RequestFirmware, Rproc
 from rproctee.linux.coredump import ELFCLASS32, EM_NONE
 from rproctee.linux.errors import enoent
 from rproctee.linux.events import EventLog
@@ -37,6 +40,8 @@ class System:
     memory: DeviceMemory
     remote: RemoteProcessor
     world: SecureWorld | None
+    #: The firmware files of an ``image`` board (empty with a caller's
+    #: ``request_firmware``, which owns its files).
     files: dict[str, bytes] = field(default_factory=dict)
     series: str = "v22"
 
@@ -46,7 +51,7 @@ class System:
         return self.world is not None
 
 
-def _loader(files: dict[str, bytes]) -> Any:
+def _loader(files: dict[str, bytes]) -> RequestFirmware:
     def request_firmware(name: str) -> bytes:
         if name not in files:
             raise enoent(f"Direct firmware load for {name} failed with error -2")
@@ -57,8 +62,9 @@ def _loader(files: dict[str, bytes]) -> Any:
 
 def build_system(
     platform: PlatformSpec,
-    image: bytes,
+    image: bytes | None = None,
     *,
+    request_firmware: RequestFirmware | None = None,
     series: str = "v22",
     tee: bool = True,
     key_pem: bytes | None = None,
@@ -72,9 +78,16 @@ def build_system(
     Parameters
     ----------
     platform : PlatformSpec
-    image : bytes
+    image : bytes, optional
         What ``request_firmware(firmware_name)`` returns: a signed image
-        under the TEE, an ELF without it.
+        under the TEE, an ELF without it (kept in :attr:`System.files`).
+    request_firmware : callable(name) -> bytes, optional
+        The loader itself, instead of ``image``: called with
+        ``rproc->firmware`` each time the core requests the firmware (boot,
+        recovery), so it reads whatever the name names at that moment; it
+        raises :class:`~rproctee.linux.errors.RprocErrno` (``-ENOENT``),
+        ``KeyError`` or ``OSError`` for a missing file. Exactly one of
+        ``image`` and ``request_firmware`` is given.
     series : str
         ``"v15"`` or ``"v22"`` (the TEE series); ignored by the core's
         TEE-only calls when ``tee`` is False.
@@ -94,6 +107,11 @@ def build_system(
     Returns
     -------
     System
+
+    Raises
+    ------
+    ValueError
+        Both or neither of ``image`` and ``request_firmware``.
     """
     from rproctee.linux.tee_ops import (
         RprocTeeContext,
@@ -101,8 +119,15 @@ def build_system(
         stm32_tee_ops,
     )
 
+    if (image is None) == (request_firmware is None):
+        raise ValueError(
+            "build_system: give exactly one of image and request_firmware "
+            f"(image {'set' if image is not None else 'None'}, request_firmware "
+            f"{'set' if request_firmware is not None else 'None'})"
+        )
     log = EventLog()
-    files = {firmware_name: image}
+    files = {firmware_name: image} if image is not None else {}
+    loader = request_firmware if request_firmware is not None else _loader(files)
     specs = platform.linux_carveouts()
     world: SecureWorld | None = None
     if tee:
@@ -120,12 +145,14 @@ def build_system(
         install_pta_recorder(world.core, world.pta, log, remote)
         ops = stm32_tee_ops(series, specs, tee_coredump=tee_coredump)
     else:
-        from rproctee.linux.elf_ops import stm32_elf_ops
+        from rproctee.linux.elf_loader import parse_fw_policy_for
+        from rproctee.linux.elf_ops import elf_ops_for
 
-        ops = stm32_elf_ops(specs)
+        # the driver rproctee check assumes (stm32, imx, TI's ELF defaults)
+        ops = elf_ops_for(parse_fw_policy_for(platform), specs)
     core_series = series if tee else "mainline"
     rproc = Rproc(
-        "m4", ops, firmware=firmware_name, request_firmware=_loader(files),
+        "m4", ops, firmware=firmware_name, request_firmware=loader,
         memory=memory, series=core_series, log=log, remote=remote,
     )  # fmt: skip
     rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)
