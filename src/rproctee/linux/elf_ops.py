@@ -10,7 +10,10 @@ Thin adapters from ``struct rproc_ops`` slots to the pure functions of
 * :func:`stm32_elf_ops` is ``st_rproc_ops`` of ``stm32_rproc.c``:
   ``prepare`` registers the memory-region carveouts, ``parse_fw`` is
   ``stm32_rproc_parse_fw`` (no table: a warning, the boot goes on),
-  ``start``/``stop`` release or hold the core's reset.
+  ``start``/``stop`` release or hold the core's reset;
+* :func:`elf_ops_for` picks the ELF half of the platform's driver (stm32,
+  imx, imx_dsp, or the generic defaults of a TI K3 driver), the same choice
+  ``rproctee check`` makes with ``parse_fw_policy_for``.
 
 Segment copies land in device memory through the same kernels as the secure
 world's and are recorded as device writes made by Linux.
@@ -65,14 +68,21 @@ def elf_get_boot_addr(rproc: Rproc, fw: Firmware) -> int:
 
 
 def _parse_fw(rproc: Rproc, fw: Firmware, policy: ParseFwPolicy) -> None:
-    from rproctee.linux.elf_loader import LinuxElfError, parse_fw
+    """``parse_fw`` under ``policy``, logging what the driver logs.
+
+    A table ``find_table`` refused is the kernel's ``dev_err``; the driver's
+    own line after it is ``dev_warn`` (stm32, imx_dsp) or ``dev_info`` (imx).
+    """
+    from rproctee.linux.elf_loader import LinuxElfError, ParseFwPolicy, parse_fw
 
     try:
         result = parse_fw(fw.data, policy)
     except LinuxElfError as exc:
         raise _errno(exc) from exc
+    refused = result.rejected.message if result.rejected is not None else None
+    own = "info" if policy is ParseFwPolicy.IMX else "warn"
     for line in result.log:
-        rproc.log_msg("warn", line)
+        rproc.log_msg("err" if line == refused else own, line)
     if result.table is not None:
         rproc.set_cached_table(result.table)
 
@@ -89,6 +99,20 @@ def stm32_parse_fw(rproc: Rproc, fw: Firmware) -> None:
     from rproctee.linux.elf_loader import ParseFwPolicy
 
     _parse_fw(rproc, fw, ParseFwPolicy.STM32)
+
+
+def imx_parse_fw(rproc: Rproc, fw: Firmware) -> None:
+    """``imx_rproc_parse_fw``: "No resource table in elf" (info), go on."""
+    from rproctee.linux.elf_loader import ParseFwPolicy
+
+    _parse_fw(rproc, fw, ParseFwPolicy.IMX)
+
+
+def imx_dsp_parse_fw(rproc: Rproc, fw: Firmware) -> None:
+    """``imx_dsp_rproc_parse_fw``: warn as stm32 does and go on."""
+    from rproctee.linux.elf_loader import ParseFwPolicy
+
+    _parse_fw(rproc, fw, ParseFwPolicy.IMX_DSP)
 
 
 def elf_load_segments(rproc: Rproc, fw: Firmware) -> None:
@@ -111,23 +135,44 @@ def elf_load_segments(rproc: Rproc, fw: Firmware) -> None:
 
 
 def elf_find_loaded_rsc_table(rproc: Rproc, fw: Firmware) -> DeviceTable | None:
-    """``rproc_elf_find_loaded_rsc_table``: the section's ``sh_addr`` mapped."""
+    """``rproc_elf_find_loaded_rsc_table``: the section's ``sh_addr`` mapped.
+
+    ``find_table`` runs again, so a table ``parse_fw`` went on without has
+    its ``dev_err`` line logged a second time, as the kernel does.
+    """
     from rproctee.linux.elf_loader import (
         LinuxElfError,
         find_table,
         rproc_elf_find_loaded_rsc_table,
     )
 
+    lines: list[str] = []
     try:
-        va = rproc_elf_find_loaded_rsc_table(fw.data, lambda da, n: _va(rproc, da, n))
+        va = rproc_elf_find_loaded_rsc_table(
+            fw.data, lambda da, n: _va(rproc, da, n), log=lines
+        )
         section = find_table(fw.data) if va is not None else None
     except LinuxElfError as exc:
         raise _errno(exc) from exc
+    finally:
+        for line in lines:
+            rproc.log_msg("err", line)
     if section is None:
         return None
     hit = rproc.da_to_va(section.sh_addr, section.sh_size)
     pa = hit[0].dma + hit[1] if hit else section.sh_addr
     return DeviceTable(section.sh_addr, pa, section.sh_size)
+
+
+def imx_find_loaded_rsc_table(rproc: Rproc, fw: Firmware) -> DeviceTable | None:
+    """``imx_rproc_elf_find_loaded_rsc_table``: NULL at once without a table.
+
+    Only with a table ``parse_fw`` kept does it go on to
+    :func:`elf_find_loaded_rsc_table` (so a refused table is logged once).
+    """
+    if rproc.cached_table is None:
+        return None
+    return elf_find_loaded_rsc_table(rproc, fw)
 
 
 def install_elf_defaults(ops: RprocOps) -> None:
@@ -192,3 +237,40 @@ def stm32_elf_ops(specs: tuple[RegionSpec, ...]) -> RprocOps:
         load=elf_load_segments,
         get_boot_addr=elf_get_boot_addr,
     )
+
+
+def elf_ops_for(policy: ParseFwPolicy, specs: tuple[RegionSpec, ...]) -> RprocOps:
+    """The plain ELF ops of the Linux driver ``policy`` names.
+
+    Every driver here registers its ``memory-region`` carveouts in
+    ``prepare`` and holds or releases the core in ``start``/``stop`` (the
+    stm32 adapters stand for all of them); what differs, and decides a
+    verdict, is the ELF half, as :func:`rproctee.linux.elf_loader.
+    elf_boot_verdict` models it:
+
+    * ``STM32``: ``st_rproc_ops`` (:func:`stm32_elf_ops`);
+    * ``IMX``: ``imx_rproc_ops``: ``imx_rproc_parse_fw`` and
+      ``imx_rproc_elf_find_loaded_rsc_table``;
+    * ``IMX_DSP``: ``imx_dsp_rproc_ops``: ``imx_dsp_rproc_parse_fw``;
+    * ``DEFAULT``: a driver without ``load`` (TI K3), completed by
+      ``rproc_alloc_ops`` with the ELF defaults (:func:`install_elf_defaults`),
+      so a missing or refused table fails the boot.
+
+    Parameters
+    ----------
+    policy : rproctee.linux.elf_loader.ParseFwPolicy
+        From :func:`rproctee.linux.elf_loader.parse_fw_policy_for`.
+    specs : tuple of RegionSpec
+        The platform's Linux carveouts.
+    """
+    from rproctee.linux.elf_loader import ParseFwPolicy
+
+    ops = stm32_elf_ops(specs)
+    if policy is ParseFwPolicy.IMX:
+        ops.parse_fw = imx_parse_fw
+        ops.find_loaded_rsc_table = imx_find_loaded_rsc_table
+    elif policy is ParseFwPolicy.IMX_DSP:
+        ops.parse_fw = imx_dsp_parse_fw
+    elif policy is ParseFwPolicy.DEFAULT:
+        install_elf_defaults(ops)
+    return ops
