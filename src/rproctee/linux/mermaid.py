@@ -24,8 +24,8 @@ _WRITER = {
     "linux": "L", "pta": "P", "remote": "R", "tee": "D", "ta": "T", "trustzone": "Z",
 }  # fmt: skip
 #: A PAS run has no TEE driver: writes logged under ``tee`` there are
-#: TrustZone's (the layer :mod:`rproctee.qcom.pas_ops` used before
-#: ``trustzone`` existed).
+#: TrustZone's (:mod:`rproctee.qcom.pas_ops` still logs its secure side
+#: under ``tee``; ``trustzone`` is the layer meant for it).
 _PAS_WRITER = {**_WRITER, "tee": "Z"}
 _SCM_KINDS = ("scm", "scm_ret", "xpu")
 
