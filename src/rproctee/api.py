@@ -101,6 +101,8 @@ class LoadResult:
     timings: tuple[Timing, ...]
     policy: str
     world: SecureWorld = field(repr=False)
+    #: When a TA fault answered ``TEE_ERROR_TARGET_DEAD``: the model's traceback.
+    traceback: str = ""
 
     @property
     def ok(self) -> bool:
@@ -177,7 +179,7 @@ def load(
     data = _image_bytes(image)
     world = secure_world(platform, key=key, policy=policy, node=node,
                          accept_ecdsa=accept_ecdsa)  # fmt: skip
-    return _run_load(world, data, rproc_id)
+    return run_load(world, data, rproc_id)
 
 
 def secure_world(
@@ -282,9 +284,14 @@ def _key_pem(key: bytes | PathLike | Any | None) -> bytes | None:
     )
 
 
-def _run_load(
-    world: SecureWorld, image: bytes | bytearray | memoryview, rproc_id: int
+def run_load(
+    world: SecureWorld, image: bytes | bytearray | memoryview, rproc_id: int = 0
 ) -> LoadResult:
+    """One TEE session on ``world``: LOAD_FW ``image``, then GET_RSC_TABLE.
+
+    What :func:`load`, ``rproctee load`` and the pre-flight ``rproctee check``
+    (on a scratch world) all run, so their verdicts cannot drift apart.
+    """
     from rproctee.tee import Answer, TaCommand, TeeClientError, memref_in, value_in
 
     timings: list[Timing] = []
@@ -353,6 +360,7 @@ def _result(
         timings=tuple(timings),
         policy=world.policy.value,
         world=world,
+        traceback=answer.traceback,
     )
 
 

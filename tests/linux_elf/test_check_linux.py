@@ -20,7 +20,7 @@ from rproctee.linux.elf_loader import (
     parse_fw_policy_for,
 )
 from rproctee.platform.board import PlatformSpec, load_platform
-from rproctee.platform.check import check_firmware
+from rproctee.preflight import check_firmware
 from rproctee.rsctable import (
     FW_RSC_ADDR_ANY,
     CarveoutRsc,

@@ -7,15 +7,17 @@ from platform_helpers import TEST_DATA, Seg, make_elf, rsc_table
 
 from rproctee.errors import FormatError
 from rproctee.platform.board import PlatformSpec, load_platform
-from rproctee.platform.check import CheckReport, check_firmware
 from rproctee.platform.memory import RegionSpec
+from rproctee.preflight import CheckReport, check_firmware
 
 DK2 = load_platform("stm32mp15-dk2")
 VECTORS = TEST_DATA / "vectors" / "optee"
+VECTOR_KEY = (VECTORS / "keys" / "rsa2048_pub.pem").read_bytes()
 
 
-def _check(segs: list[Seg], **kw: object) -> CheckReport:
-    return check_firmware(make_elf(segs, **kw), DK2, "t.elf")  # type: ignore[arg-type]
+def _check(segs: list[Seg], policy: str = "strict", **kw: object) -> CheckReport:
+    elf = make_elf(segs, **kw)  # type: ignore[arg-type]
+    return check_firmware(elf, DK2, "t.elf", policy=policy)
 
 
 def _errors(report: CheckReport) -> list[tuple[str, str | None]]:
@@ -78,9 +80,13 @@ def test_zero_fill_address_wraps_32_bits() -> None:
 
 
 def test_filesz_above_memsz_is_a_linux_only_refusal() -> None:
-    report = _check([Seg(0x0, b"x" * 32, memsz=16)])
+    # upstream's TA loads it (W5); strict refuses it, as load does
+    report = _check([Seg(0x0, b"x" * 32, memsz=16)], policy="optee")
     assert report.would_load and not report.linux_would_load
     assert report.findings[0].linux == "bad phdr filesz 0x20 memsz 0x10"
+    strict = _check([Seg(0x0, b"x" * 32, memsz=16)])
+    assert strict.ta_result == "TEE_ERROR_BAD_FORMAT"
+    assert "p_filesz 0x20 > p_memsz 0x10" in strict.tee.reason  # type: ignore[union-attr]
 
 
 def test_empty_pt_load_is_skipped_by_the_ta_and_by_linux() -> None:
@@ -92,7 +98,9 @@ def test_empty_pt_load_is_skipped_by_the_ta_and_by_linux() -> None:
 
 
 def test_overlapping_segments_warn() -> None:
-    report = _check([Seg(0x0, b"a" * 64), Seg(0x20, b"b" * 8, memsz=0x40)])
+    segs = [Seg(0x0, b"a" * 64), Seg(0x20, b"b" * 8, memsz=0x40)]
+    assert _check(segs).ta_result == "TEE_ERROR_BAD_FORMAT"  # strict: overlap
+    report = _check(segs, policy="optee")  # upstream loads it (W5)
     assert report.would_load
     (finding,) = report.findings
     assert finding.severity == "warning" and "overlaps image 0 segment 0" in (
@@ -111,7 +119,11 @@ def test_truncated_segment() -> None:
 
 
 def test_resource_table_translated() -> None:
-    report = _check([Seg(0x10000000, b"\0" * 64)], rsc=(0x10000000, rsc_table()))
+    # the table's bytes are not loaded by any segment: optee reports its
+    # address anyway (W3), strict refuses
+    segs, rsc = [Seg(0x10000000, b"\0" * 64)], (0x10000000, rsc_table())
+    assert _check(segs, rsc=rsc).ta_result == "TEE_ERROR_BAD_FORMAT"
+    report = _check(segs, policy="optee", rsc=rsc)
     rsc = report.rsc_table
     assert rsc is not None and rsc.placement.region == "mcuram2"
     assert rsc.placement.pa == 0x10000000 and rsc.segment == 0
@@ -129,7 +141,9 @@ def test_resource_table_outside_regions() -> None:
 
 
 def test_resource_table_in_no_segment_warns() -> None:
-    report = _check([Seg(0x0, b"\0" * 64)], rsc=(0x30000000, rsc_table()))
+    rsc = (0x30000000, rsc_table())
+    assert _check([Seg(0x0, b"\0" * 64)], rsc=rsc).ta_result == "TEE_ERROR_BAD_FORMAT"
+    report = _check([Seg(0x0, b"\0" * 64)], policy="optee", rsc=rsc)
     assert report.would_load
     assert any("no loaded segment" in f.message for f in report.findings)
 
@@ -184,20 +198,25 @@ def test_to_dict() -> None:
 
 def test_signed_multi_image_vector() -> None:
     data = (VECTORS / "signed" / "v10_rsa2048_multi_fw1_fw2.sig").read_bytes()
-    report = check_firmware(data, DK2)
+    report = check_firmware(data, DK2, key_pem=VECTOR_KEY)
     assert report.kind == "signed-image" and report.images == 2
     assert report.would_load
+    # the preset's own key (OP-TEE's RSA-4096 dev key) does not verify it
+    assert check_firmware(data, DK2).ta_result == "TEE_ERROR_SIGNATURE_INVALID"
     assert [s.copy.region for s in report.segments] == ["retram", "mcuram2", "mcuram"]
 
 
 def test_ecdsa_image_refused_by_rsa_only_platform() -> None:
     data = (VECTORS / "signed" / "v06_ecp256_fw1.sig").read_bytes()
-    assert check_firmware(data, DK2).ta_result == "TEE_ERROR_NOT_SUPPORTED"
+    key = (VECTORS / "keys" / "ecp256_pub.pem").read_bytes()
+    assert check_firmware(data, DK2, key_pem=key).ta_result == (
+        "TEE_ERROR_NOT_SUPPORTED"
+    )
     spec = PlatformSpec("e", DK2.regions, accept_ecdsa=True)
-    assert check_firmware(data, spec).would_load
+    assert check_firmware(data, spec, key_pem=key).would_load
 
 
 def test_signed_vector_on_the_linux_tree() -> None:
     data = (VECTORS / "signed" / "v01_rsa2048_fw1.sig").read_bytes()
     tree = TEST_DATA / "dts" / "stm32mp157c-dk2.dtb"
-    assert check_firmware(data, load_platform(str(tree))).would_load
+    assert check_firmware(data, load_platform(str(tree)), key_pem=VECTOR_KEY).would_load

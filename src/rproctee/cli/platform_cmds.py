@@ -16,7 +16,7 @@ from rproctee.cli import exitcodes
 from rproctee.cli.output import emit_json, fail, guarded
 from rproctee.errors import FormatError, RprocError
 from rproctee.platform.board import PlatformSpec, load_platform
-from rproctee.platform.check import CheckReport, Placement, check_firmware
+from rproctee.preflight import CheckReport, Placement, check_firmware
 
 _PLATFORM_HELP = (
     "Preset name (stm32mp15-dk2, stm32mp15-ed1, stm32mp15-dhcom), device tree "
@@ -51,18 +51,31 @@ def _load(platform: str, node: str | None, what: str = "--platform") -> Platform
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--platform", "-p", "platform", required=True, help=_PLATFORM_HELP)
 @click.option("--node", default=None, metavar="PATH_OR_LABEL", help=_NODE_HELP)
+@click.option("--policy", type=click.Choice(["optee", "strict"]), default="strict",
+              show_default=True, help="The TA's policy, as for load.")  # fmt: skip
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM public key of the platform, for a signed IMAGE "
+              "(default: its own).")  # fmt: skip
+@click.option("--accept-ecdsa", is_flag=True,
+              help="Let the platform verify ECDSA P-256 (upstream: no).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @guarded
 def check_cmd(
-    image: Path, platform: str, node: str | None, as_json: bool, strict: bool
-) -> None:
-    """Pre-flight IMAGE (signed image or ELF): would OP-TEE load it, and where?
+    image: Path, platform: str, node: str | None, policy: str, key: Path | None,
+    accept_ecdsa: bool, as_json: bool, strict: bool,
+) -> None:  # fmt: skip
+    """Pre-flight IMAGE (signed image or ELF): would it load, and where?
 
-    Shows each PT_LOAD with the region it lands in (or why not: outside every
-    region, straddling two, overlapping another segment), the resource
-    table's location, and each problem with the TA's result code and the
-    Linux ELF loader's own message. Signatures and hashes are not verified.
+    The TEE verdict is LOAD_FW itself, as `rproctee load` runs it under the
+    same --policy, on a scratch copy of the platform's memories (nothing is
+    kept): check and load cannot disagree. A signed IMAGE is verified with
+    the platform's key (or --key); a plain ELF is first signed for the check
+    with a key made for it, so its verdict is "would load once signed".
+    Around the verdict: each PT_LOAD with p_paddr and p_vaddr and the region
+    it lands in (or why not), the resource table's location, each problem
+    with the TA's result code, and Linux's own verdict (rproc_fw_boot with
+    the platform driver's ELF ops) in the kernel's words.
 
     \b
     Exit status: 0 would load; 1 would not load (or, with --strict, loads
@@ -71,8 +84,12 @@ def check_cmd(
     """
     spec = _load(platform, node)
     data = image.read_bytes()  # OSError: exit 3, naming the path (guarded)
+    pem = key.read_bytes() if key is not None else None
     try:
-        report = check_firmware(data, spec, source=str(image))
+        report = check_firmware(
+            data, spec, source=str(image), policy=policy, key_pem=pem,
+            accept_ecdsa=accept_ecdsa or None,
+        )  # fmt: skip
     except FormatError as exc:
         fail(f"{image}: {exc}", exitcodes.MALFORMED_IMAGE)
     if as_json:
@@ -97,13 +114,17 @@ def _print_report(report: CheckReport) -> None:
     for note in spec.notes:
         click.echo(f"note: {note}")
     click.echo(
-        f"{'segment':<18}{'p_paddr':>12}{'p_filesz':>11}{'p_memsz':>11}  lands in"
+        f"{'segment':<18}{'p_paddr':>12}{'p_vaddr':>12}{'p_filesz':>11}"
+        f"{'p_memsz':>11}  lands in"
     )
     for seg in report.segments:
+        vaddr = f"{seg.p_vaddr:#x}" + ("*" if seg.p_vaddr != seg.p_paddr else "")
         click.echo(
-            f"{seg.where:<18}{seg.p_paddr:>#12x}{seg.p_filesz:>#11x}"
+            f"{seg.where:<18}{seg.p_paddr:>#12x}{vaddr:>12}{seg.p_filesz:>#11x}"
             f"{seg.p_memsz:>#11x}  {_landing(seg.copy, seg.fill, seg.status)}"
         )
+    if any(s.p_vaddr != s.p_paddr for s in report.segments):
+        click.echo("  * p_vaddr != p_paddr: loaded at p_paddr, runs at p_vaddr")
     _print_rsc(report)
     for finding in report.findings:
         _print_finding(finding.severity, finding.where, finding.ta, finding.message)
@@ -146,9 +167,28 @@ def _print_finding(severity: str, where: str, ta: str | None, message: str) -> N
 
 def _print_verdict(report: CheckReport) -> None:
     verdict = "would load" if report.would_load else "would NOT load"
-    click.echo(f"OP-TEE: {report.ta_result} ({verdict})")
-    linux = "accepts" if report.linux_would_load else "refuses"
-    click.echo(f"Linux ELF loader (rproc_elf_load_segments): {linux} the layout")
+    tee = report.tee
+    policy = f" ({tee.policy} policy)" if tee is not None else ""
+    click.echo(f"OP-TEE{policy}: {report.ta_result} ({verdict})")
+    if tee is not None and tee.reason:
+        click.echo(f"  reason: {tee.reason}")
+    if tee is not None and tee.signed_for_check:
+        click.echo("  (a plain ELF: signed for the check with a key made for it)")
+    fn = report.parse_fw.driver_function
+    for i, v in enumerate(report.linux):
+        head = f"Linux (rproc_fw_boot, ELF ops, parse_fw {fn}), image {i}"
+        if v.loads:
+            click.echo(f"{head}: would boot")
+            if v.table_error:
+                click.echo(f'  warning: "{v.table_error}": boots without a table')
+        else:
+            click.echo(f"{head}: refuses in {v.function}: -{v.errno}")
+            click.echo(f'  "{v.message}"')
+        if v.kernel_oob:
+            click.echo(
+                "  note: a real kernel would read or write out of bounds here "
+                "(the model refuses instead): this image could oops a kernel"
+            )
 
 
 @click.group("platform")

@@ -53,6 +53,7 @@ def build_secure_world(
     heap_size: int = DEFAULT_HEAP_SIZE,
     backing_dir: str | os.PathLike[str] | None = None,
     on_phase: PhaseHook | None = None,
+    prefault: str | None = None,
 ) -> SecureWorld:
     """Build the secure world of one platform instance.
 
@@ -72,13 +73,17 @@ def build_secure_world(
         Back the memories with ``np.memmap`` files there.
     on_phase : callable, optional
         LOAD_FW phase hook (``SecureWorld.on_phase``; can be set later).
+    prefault : str, optional
+        How device memory comes into existence (see
+        :class:`~rproctee.platform.memory.DeviceMemory`); ``"lazy"`` for a
+        scratch world that should cost only what is written.
 
     Returns
     -------
     SecureWorld
     """
     pol = Policy.parse(policy)
-    memory = DeviceMemory(platform.regions, backing_dir=backing_dir)
+    memory = DeviceMemory(platform.regions, backing_dir=backing_dir, prefault=prefault)
     pem = key_pem if key_pem is not None else platform.default_key_pem
     key: PublicKey | None = load_public_key(pem) if pem else None
     ecdsa = platform.accept_ecdsa if accept_ecdsa is None else accept_ecdsa

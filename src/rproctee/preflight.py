@@ -1,9 +1,19 @@
-"""The "will this load?" pre-flight: where each segment and the resource table land.
+"""The "will this load?" pre-flight: the verdicts of both worlds, without a load.
 
 :func:`check_firmware` takes a signed image or a plain ELF and a
-:class:`~rproctee.platform.board.PlatformSpec` and answers, without writing
-anything, what OP-TEE's remoteproc TA and platform PTA would do with the
-placement of the firmware (spec sections 2.5-2.7 and 3.3):
+:class:`~rproctee.platform.board.PlatformSpec`.
+
+The TEE verdict is not a second implementation of the TA's rules: it is the
+very LOAD_FW ``rproctee load`` runs (:func:`rproctee.api.run_load`), under the
+same policy, on a scratch secure world of the same platform whose memories
+are thrown away afterwards, so ``check`` and ``load`` cannot disagree. A
+signed image is verified with the platform's key (or ``key_pem``) as ``load``
+would; a plain ELF is first put into an image exactly as ``rproctee sign``
+does, signed with a key made for the check (its signature is the one thing
+the verdict cannot speak for).
+
+Around that verdict, to explain it, the placement walk says what the TA and
+the PTA do with each segment (spec sections 2.5-2.7 and 3.3):
 
 * each ``PT_LOAD`` is written by two PTA calls translated separately:
   ``LOAD_SEGMENT_SHA256`` for ``[p_paddr, +p_filesz)`` and ``SET_MEMORY`` for
@@ -65,6 +75,40 @@ _REASONS = {
     kernels.LOC_ZERO_SIZE: "zero-size",
 }
 _U32 = 1 << 32
+
+
+@dataclass(frozen=True)
+class TeeVerdict:
+    """What LOAD_FW answered on the scratch world (the ``load`` code path)."""
+
+    result: str
+    code: int
+    reason: str
+    policy: str
+    #: (op, da, len, region) of every write the load made.
+    writes: tuple[tuple[str, int, int, str], ...]
+    #: ``(pa, size)`` from GET_RSC_TABLE, or None.
+    rsc_table: tuple[int, int] | None
+    #: True when the input was a plain ELF signed for the check.
+    signed_for_check: bool
+
+    @property
+    def ok(self) -> bool:
+        """LOAD_FW answered ``TEE_SUCCESS``."""
+        return self.code == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        doc = asdict(self)
+        doc["writes"] = [
+            {"op": op, "da": da, "len": n, "region": region}
+            for op, da, n, region in self.writes
+        ]
+        doc["rsc_table"] = (
+            None if self.rsc_table is None
+            else {"pa": self.rsc_table[0], "size": self.rsc_table[1]}
+        )  # fmt: skip
+        return doc
 
 
 @dataclass(frozen=True)
@@ -152,15 +196,22 @@ class CheckReport:
     findings: tuple[Finding, ...]
     linux: tuple[LinuxVerdict, ...] = ()
     parse_fw: ParseFwPolicy = ParseFwPolicy.DEFAULT
+    #: LOAD_FW's own answer on a scratch world (None: the input could not be
+    #: put into an image, e.g. an ELF whose headers cannot be read).
+    tee: TeeVerdict | None = None
 
     @property
     def would_load(self) -> bool:
-        """Whether OP-TEE would accept the placement (no ``error`` finding)."""
+        """Whether LOAD_FW succeeds (the TA's answer, as ``load`` gets it)."""
+        if self.tee is not None:
+            return self.tee.ok
         return not any(f.severity == "error" for f in self.findings)
 
     @property
     def ta_result(self) -> str:
-        """The TA's answer: the first error's result, else ``TEE_SUCCESS``."""
+        """The TA's answer: LOAD_FW's result, else the first error finding's."""
+        if self.tee is not None:
+            return self.tee.result
         for finding in self.findings:
             if finding.severity == "error" and finding.ta:
                 return finding.ta
@@ -179,7 +230,10 @@ class CheckReport:
             "platform": {"name": self.platform.name, "source": self.platform.source},
             "would_load": self.would_load,
             "ta_result": self.ta_result,
-            "ta_result_code": TEE_RESULTS[self.ta_result],
+            "ta_result_code": (
+                self.tee.code if self.tee is not None else TEE_RESULTS[self.ta_result]
+            ),
+            "tee": self.tee.to_dict() if self.tee is not None else None,
             "linux_would_load": self.linux_would_load,
             "linux": {
                 "parse_fw": self.parse_fw.value,
@@ -222,6 +276,9 @@ def check_firmware(
     source: str = "",
     *,
     parse_fw: ParseFwPolicy | None = None,
+    policy: str = "strict",
+    key_pem: bytes | None = None,
+    accept_ecdsa: bool | None = None,
 ) -> CheckReport:
     """Pre-flight a signed image or ELF file against a platform.
 
@@ -236,6 +293,12 @@ def check_firmware(
     parse_fw : ParseFwPolicy, optional
         The Linux driver's ``parse_fw``; by default the platform's
         (:func:`~rproctee.linux.elf_loader.parse_fw_policy_for`).
+    policy : {"strict", "optee"}
+        The TA's policy, as ``rproctee load --policy`` (default: strict).
+    key_pem : bytes, optional
+        The PTA's key for a signed image (default: the platform's own).
+    accept_ecdsa : bool, optional
+        Override whether the platform verifies ECDSA P-256.
 
     Returns
     -------
@@ -247,17 +310,18 @@ def check_firmware(
     ------
     FormatError
         Neither magic matches.  (An ELF whose headers the TA cannot read is
-        a ``TEE_ERROR_BAD_FORMAT`` finding, beside Linux's own verdict.)
-    rproctee.image.ImageFormatError
-        The signed-image container is malformed.
+        a ``TEE_ERROR_BAD_FORMAT`` finding, beside Linux's own verdict; a
+        signed-image container the format's parser refuses still gets
+        LOAD_FW's verdict, with the parser's complaint as a warning.)
     """
     view = memoryview(buf).cast("B")
-    policy = parse_fw if parse_fw is not None else parse_fw_policy_for(platform)
-    state = _State(_RegionTable(platform.regions), platform, policy)
+    linux_policy = parse_fw if parse_fw is not None else parse_fw_policy_for(platform)
+    state = _State(_RegionTable(platform.regions), platform, linux_policy)
     elfs = _split_input(view, state)
     for image, (data, abs_offset) in enumerate(elfs):
         _check_elf(state, image, data, abs_offset)
     state.findings.extend(_overlap_findings(state.segments))
+    tee = tee_verdict(view, state.kind, platform, policy, key_pem, accept_ecdsa)
     return CheckReport(
         source=source,
         kind=state.kind,
@@ -267,16 +331,84 @@ def check_firmware(
         rsc_table=state.rsc,
         findings=tuple(state.findings),
         linux=tuple(state.linux),
-        parse_fw=policy,
+        parse_fw=linux_policy,
+        tee=tee,
     )
+
+
+def tee_verdict(
+    view: memoryview,
+    kind: str,
+    platform: PlatformSpec,
+    policy: str = "strict",
+    key_pem: bytes | None = None,
+    accept_ecdsa: bool | None = None,
+) -> TeeVerdict | None:
+    """LOAD_FW of ``view`` on a scratch secure world of ``platform``.
+
+    The same :func:`rproctee.api.run_load` that ``rproctee load`` runs; the
+    scratch world's memories are lazily allocated (only what is written costs
+    anything) and dropped on return. A plain ELF is signed for the check
+    first; None when it cannot be put into an image at all.
+    """
+    from rproctee.api import run_load
+    from rproctee.tee import build_secure_world
+
+    image, signed_for_check = view, False
+    if kind == "elf":
+        wrapped = _signed_for_check(view)
+        if wrapped is None:
+            return None
+        image, key_pem = memoryview(wrapped[0]), wrapped[1]
+        signed_for_check = True
+    world = build_secure_world(
+        platform, policy=policy, key_pem=key_pem, accept_ecdsa=accept_ecdsa,
+        prefault="lazy",
+    )  # fmt: skip
+    result = run_load(world, image)
+    return TeeVerdict(
+        result=result.result,
+        code=result.code,
+        reason=result.reason,
+        policy=result.policy,
+        writes=tuple((w.op, w.da, w.len, w.region) for w in result.writes),
+        rsc_table=result.rsc_table_address,
+        signed_for_check=signed_for_check,
+    )
+
+
+_CHECK_KEY: list[Any] = []
+
+
+def _signed_for_check(elf: memoryview) -> tuple[bytes, bytes] | None:
+    """The ELF in an image as ``rproctee sign`` makes it, and the public key.
+
+    The key is made once per process (RSA-2048, what stm32mp verifies).
+    """
+    from rproctee.image import KeySigner, build_image, generate_key, public_key_pem
+
+    if not _CHECK_KEY:
+        _CHECK_KEY.append(generate_key("rsa2048"))
+    key = _CHECK_KEY[0]
+    try:
+        image = build_image([elf], KeySigner(key))
+    except (FormatError, ValueError):
+        return None  # headers the signing tool itself cannot read
+    return image, public_key_pem(key)
 
 
 def _split_input(view: memoryview, state: _State) -> list[tuple[memoryview, int]]:
     if len(view) >= 4 and int.from_bytes(view[:4], "little") == IMAGE_MAGIC:
-        from rproctee.image import parse_image
+        from rproctee.image import ImageFormatError, parse_image
 
-        signed = parse_image(view)
         state.kind = "signed-image"
+        try:
+            signed = parse_image(view)
+        except ImageFormatError as exc:
+            # the format's own parser is stricter than the TA: the verdict
+            # stays LOAD_FW's, this only explains why nothing is laid out
+            state.add("warning", "image", None, f"not laid out: {exc}", None)
+            return []
         state.hash_table = [
             (e.p_type, e.p_paddr, e.p_filesz, e.p_memsz) for e in signed.hash_table
         ]
@@ -631,6 +763,40 @@ def _check_rsc_table(state: _State, image: int, scan: ElfScan, abs_offset: int) 
             "table the PTA points Linux to is not what the TA checked",
             None,
         )
+    _relocated_table(state, where, image, sh)
+
+
+def _relocated_table(
+    state: _State, where: str, image: int, sh: dict[str, int]
+) -> None:
+    """The table's bytes sit in a segment whose load address (p_paddr)
+    differs from its run address (p_vaddr): they land elsewhere than sh_addr.
+
+    Typical of a linker script that puts ``.resource_table`` in the ``.data``
+    group loaded ``AT>`` flash or another RAM: the loader copies p_paddr, the
+    start-up code copies ``.data`` (maybe not up to the table), and sh_addr
+    (a run address) is where nobody put the table.
+    """
+    start, end = sh["sh_offset"], sh["sh_offset"] + sh["sh_size"]
+    for seg in state.segments:
+        if seg.image != image or seg.p_vaddr == seg.p_paddr:
+            continue
+        if not seg.p_offset <= start and end <= seg.p_offset + seg.p_filesz:
+            continue
+        lands = seg.p_paddr + (start - seg.p_offset)
+        state.add(
+            "warning",
+            where,
+            None,
+            f"in {seg.where}, loaded at p_paddr {seg.p_paddr:#x} but linked at "
+            f"p_vaddr {seg.p_vaddr:#x}: the table's bytes land at da {lands:#x}, "
+            f"not at sh_addr {sh['sh_addr']:#x}. In the linker script, give "
+            ".resource_table its own output section placed where it runs "
+            "(`> RAM`, no `AT>`), outside the .data group, so that its load "
+            "address equals its run address",
+            None,
+        )
+        return
 
 
 def _rsc_layout_problem(
