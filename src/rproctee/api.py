@@ -103,6 +103,9 @@ class LoadResult:
     world: SecureWorld = field(repr=False)
     #: When a TA fault answered ``TEE_ERROR_TARGET_DEAD``: the model's traceback.
     traceback: str = ""
+    #: Where the answer came from (``TEE_ORIGIN_*`` name: ``TRUSTED_APP``,
+    #: ``TEE``, ``API``...).
+    origin: str = "TRUSTED_APP"
 
     @property
     def ok(self) -> bool:
@@ -361,6 +364,7 @@ def _result(
         policy=world.policy.value,
         world=world,
         traceback=answer.traceback,
+        origin=answer.origin.name,
     )
 
 

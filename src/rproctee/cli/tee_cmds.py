@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +32,9 @@ from rproctee.tee.params import (
     value_out,
 )
 from rproctee.tee.world import SecureWorld
+
+if TYPE_CHECKING:
+    from rproctee.api import LoadResult
 
 _PLATFORM_HELP = "Preset name, device tree (.dtb/.dts) or TOML profile (.toml)."
 COREDUMP_BUFFER = 4 << 20
@@ -227,123 +229,67 @@ def _key_source(world: SecureWorld, key: Path | None) -> str:
 def run_load(
     world: SecureWorld, image: bytes | memoryview, rproc_id: int = 0
 ) -> dict[str, Any]:
-    """Session + LOAD_FW (+ GET_RSC_TABLE) on ``world``; a JSON-ready report.
-
-    Parameters
-    ----------
-    world : SecureWorld
-        The platform instance.
-    image : bytes
-        The signed image.
-    rproc_id : int
-        Processor id.
+    """:func:`rproctee.api.run_load` on ``world``, as a JSON-ready report.
 
     Returns
     -------
     dict
-        ``result``, ``code``, ``reason``, ``rsc_table``, ``writes``,
-        ``timings`` (per phase) and ``segments`` (per device write).
+        ``result``, ``code``, ``reason``, ``rsc_table`` (GET_RSC_TABLE's
+        address and size, the table decoded from device memory, or a
+        ``warning``), ``writes`` (with their region), ``timings`` (per phase),
+        ``segments`` (per device write) and ``heap_peak``.
     """
-    t0 = time.perf_counter()
-    session = _open(world, rproc_id)
-    phases: list[dict[str, Any]] = [_phase("open_session", t0)]
-    if isinstance(session, Answer):
-        return _load_report(world, session, None, phases)
-    t1 = time.perf_counter()
-    answer = session.invoke_command(
-        TaCommand.LOAD_FW, [value_in(rproc_id), memref_in(image)]
-    )
-    phases.append(_phase("LOAD_FW", t1))
-    ta = world.ta()
-    if ta is not None and ta.last_load is not None:
-        phases += [{"phase": f"LOAD_FW.{n}", "seconds": s}
-                   for n, s in ta.last_load.phases]  # fmt: skip
-    table = None
-    if answer.ok:
-        t2 = time.perf_counter()
-        table = _rsc_table(session, rproc_id)
-        phases.append(_phase("GET_RSC_TABLE", t2))
-    session.close()
-    return _load_report(world, answer, table, phases)
+    from rproctee.api import run_load as api_run_load
 
-
-def _phase(name: str, t0: float) -> dict[str, Any]:
-    return {"phase": name, "seconds": time.perf_counter() - t0}
-
-
-def _rsc_table(session: TeeSession, rproc_id: int) -> dict[str, int] | None:
-    addr, size = value_out(), value_out()
-    ans = session.invoke_command(
-        TaCommand.GET_RSC_TABLE, [value_in(rproc_id), addr, size]
-    )
-    if not ans.ok:
-        return None
-    return {"pa": addr.b << 32 | addr.a, "size": size.b << 32 | size.a}
-
-
-def _load_report(
-    world: SecureWorld,
-    answer: Answer,
-    table: dict[str, int] | None,
-    phases: list[dict[str, Any]],
-) -> dict[str, Any]:
+    result = api_run_load(world, image, rproc_id)
     segments = [
         {"op": t.op, "da": t.da, "len": t.len, "seconds": t.seconds,
          "gb_per_s": (t.len / t.seconds / 1e9) if t.seconds > 0 else None}
         for t in world.pta.timings
     ]  # fmt: skip
     ta = world.ta()
-    return {
-        **_answer_dict(answer),
-        "policy": world.policy.value,
+    report: dict[str, Any] = {
+        "result": result.result,
+        "code": result.code,
+        "reason": result.reason,
+        "origin": result.origin,
+        "policy": result.policy,
         "platform": world.platform.name,
-        "rsc_table": _with_decoded_table(world, table),
-        "writes": [
-            {"op": w.op, "da": w.da, "pa": w.pa, "len": w.len,
-             "region": _region_name(world, w.da, w.len)}
-            for w in world.memory.writes
-        ],  # fmt: skip
-        "timings": phases,
+        "rsc_table": _table_report(world, result),
+        "writes": [vars(w).copy() for w in result.writes],
+        "timings": [vars(t).copy() for t in result.timings],
         "segments": segments,
         "heap_peak": ta.last_load.heap_peak if ta and ta.last_load else None,
     }
+    if result.traceback:
+        report["traceback"] = result.traceback
+    return report
 
 
-def _region_name(world: SecureWorld, da: int, size: int) -> str:
-    """The region a recorded write landed in (every write is inside one)."""
-    return world.memory.regions[world.memory.locate_da(da, size)].name
-
-
-def _with_decoded_table(
-    world: SecureWorld, table: dict[str, int] | None
-) -> dict[str, Any] | None:
-    """The GET_RSC_TABLE answer plus the table decoded from device memory.
+def _table_report(world: SecureWorld, result: LoadResult) -> dict[str, Any] | None:
+    """GET_RSC_TABLE's answer, with the table decoded from device memory.
 
     The bytes are read where the TA says the table is, as Linux reads them,
     and validated with the one resource-table parser. Under ``optee`` the TA
     takes the table's place from unsigned section headers, so what is in
     memory there may not be a table at all: that is a ``warning``.
     """
-    if table is None:
+    if result.rsc_table_address is None:
         return None
-    out: dict[str, Any] = dict(table)
-    if not table["size"]:
+    pa, size = result.rsc_table_address
+    out: dict[str, Any] = {"pa": pa, "size": size}
+    if not size:
         out["warning"] = "the firmware has no resource table"
         return out
-    from rproctee.rsctable import RscTableError, parse_resource_table
-
     try:
-        da = world.memory.pa_to_da(table["pa"], table["size"])
-        out["da"] = da
-        out["decoded"] = parse_resource_table(
-            world.memory.view_da(da, table["size"])
-        ).to_dict()
+        out["da"] = world.memory.pa_to_da(pa, size)
     except RprocError as exc:
-        kind = "not a valid table" if isinstance(exc, RscTableError) else "unreadable"
-        out["warning"] = (
-            f"the bytes at pa {table['pa']:#x} (+{table['size']:#x}) are {kind} "
-            f"in device memory: {exc}"
-        )
+        out["warning"] = f"the table at pa {pa:#x} (+{size:#x}) is unreadable: {exc}"
+        return out
+    if result.rsc_table is not None:
+        out["decoded"] = result.rsc_table.to_dict()
+    else:
+        out["warning"] = f"not a valid table in device memory: {result.rsc_table_error}"
     return out
 
 
