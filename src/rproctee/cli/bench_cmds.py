@@ -159,7 +159,9 @@ class Method:
     seconds: list[float] = field(default_factory=list)
 
 
-def _methods(img: BenchImage, threads: Sequence[int], policy: str) -> list[Method]:
+def _methods(
+    img: BenchImage, threads: Sequence[int], policy: str, fresh: bool = False
+) -> list[Method]:
     import hashlib
     import mmap
     import tempfile
@@ -190,6 +192,9 @@ def _methods(img: BenchImage, threads: Sequence[int], policy: str) -> list[Metho
         methods.append(_load_method(img, "strict", 1, batch=False))
         for n in threads:
             methods.append(_load_method(img, "strict", n, batch=True))
+    if fresh:  # new device memory every round: first touch in or out of the load
+        for how in ("lazy", "auto"):
+            methods.append(_fresh_load_method(img, how))
     return methods
 
 
@@ -266,9 +271,49 @@ def _load_method(img: BenchImage, policy: str, threads: int, batch: bool) -> Met
     return Method(f"LOAD_FW {policy} {how}", run, reset)
 
 
+def _fresh_load_method(img: BenchImage, prefault: str) -> Method:
+    """LOAD_FW strict x1 into device memory built just before (untimed):
+    ``lazy`` takes its page faults inside the load, ``auto`` took them when
+    the memory was built."""
+    from rproctee.platform.memory import DeviceMemory
+    from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
+    from rproctee.tee.params import memref_in, value_in
+
+    heap = max(4096, 2 * 64 * len(img.segments) + 16384)
+    world = build_secure_world(img.platform, policy="strict", heap_size=heap)
+    world.core.threads = 1
+    view = memoryview(img.image)
+    state: dict[str, Any] = {}
+
+    def reset() -> None:
+        if "session" in state:
+            state["session"].invoke_command(TaCommand.RELEASE_FW, [value_in(0)])
+            state["session"].close()
+        world.memory = world.pta.memory = None  # type: ignore[assignment]
+        mem = DeviceMemory(img.platform.regions, prefault=prefault)
+        world.memory = world.pta.memory = mem
+        state["session"] = TeeContext(world.core).open_session(TA_UUID, [value_in(0)])
+
+    def run() -> None:
+        answer = state["session"].invoke_command(
+            TaCommand.LOAD_FW, [value_in(0), memref_in(view)]
+        )
+        if not answer.ok:
+            raise RuntimeError(f"LOAD_FW failed: {answer.reason}")
+
+    label = "prefaulted at build" if prefault == "auto" else "lazy, faults in load"
+    return Method(f"LOAD_FW strict x1, new memory {label}", run, reset)
+
+
 # -- running and reporting ----------------------------------------------------------
 def run_bench(
-    size: int, count: int, threads: int, policy: str, rounds: int, progress: bool
+    size: int,
+    count: int,
+    threads: int,
+    policy: str,
+    rounds: int,
+    progress: bool,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Build the image, run every method ``rounds`` times interleaved.
 
@@ -280,7 +325,7 @@ def run_bench(
     """
     img = build_bench_image(size, count)
     thread_counts = sorted({1, threads})
-    methods = _methods(img, thread_counts, policy)
+    methods = _methods(img, thread_counts, policy, fresh)
     for m in methods:  # one warm-up each: page cache, device memory, imports
         m.reset()
         m.run()
@@ -480,6 +525,9 @@ def _lines(
 @click.option("--policy", type=click.Choice(["optee", "strict", "both"]),
               default="both", show_default=True)  # fmt: skip
 @click.option("--rounds", type=click.IntRange(1, 1000), default=7, show_default=True)
+@click.option("--fresh-memory", "fresh", is_flag=True,
+              help="Also load into new device memory each round, lazy and "
+                   "prefaulted (first touch inside or outside the load).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--plot",
@@ -488,13 +536,13 @@ def _lines(
     help="Also sweep sizes (1 MiB-1 GiB) and segment counts; draw to PNG.",
 )
 def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds: int,
-              as_json: bool, plot_to: Path | None) -> None:  # fmt: skip
+              fresh: bool, as_json: bool, plot_to: Path | None) -> None:  # fmt: skip
     """Time LOAD_FW against memcpy, SHA-256 and two peer loaders."""
     from rproctee.tee.core import usable_cores
 
     nbytes = parse_size(size)
     n = threads or usable_cores()
-    result = run_bench(nbytes, segments, n, policy, rounds, progress=True)
+    result = run_bench(nbytes, segments, n, policy, rounds, True, fresh)
     result["emulated_core"] = emulated_ips()
     if as_json:
         from rproctee.cli.output import emit_json
