@@ -143,3 +143,30 @@ def test_invoke_names_are_case_insensitive_and_listed() -> None:
     assert bad.exit_code == 2 and "load_fw, start_fw" in bad.output
     helptext = CliRunner().invoke(main, ["invoke", "--help"]).output
     assert "get_rsc_table" in helptext and "release_fw" in helptext
+
+
+def test_progress_bar_follows_the_segment_copies(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On a terminal, a large load draws a bar fed by segment_copy_after."""
+    import sys
+
+    from rproctee.cli import tee_cmds
+
+    from .factory import load, session, world
+
+    seen: list[int] = []
+    monkeypatch.setattr(tee_cmds, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    w = world("strict")
+    image = signed_image([bytes(make_elf([Seg(0x0, bytes(256))]).raw)])
+    with tee_cmds._progress(w, len(image)):
+        hook = w.on_phase
+        assert hook is not None
+
+        def spy(name: str, info: dict[str, object]) -> None:
+            if name == "segment_copy_after":
+                seen.append(int(info["size"]))  # type: ignore[call-overload]
+            hook(name, info)
+
+        w.on_phase = spy
+        assert load(session(w), image).ok
+    assert w.on_phase is None and sum(seen) == 256 + 32  # code + the table

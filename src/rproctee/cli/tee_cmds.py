@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,7 +180,8 @@ def load_cmd(
     if threads is not None:
         world.core.threads = threads
     built = len(world.memory.first_touch)
-    report = run_load(world, data, rproc_id)
+    with _progress(world, len(data)):
+        report = run_load(world, data, rproc_id)
     report["key"] = _key_source(world, key)
     if profile:
         report["profile"] = _profile(world, built)
@@ -189,6 +193,35 @@ def load_cmd(
         if profile:
             _print_profile(report["profile"])
     raise SystemExit(exitcodes.OK if report["code"] == 0 else exitcodes.TEE_ERROR)
+
+
+#: Loads smaller than this finish before a progress bar is worth drawing.
+PROGRESS_MIN_BYTES = 32 << 20
+
+
+@contextlib.contextmanager
+def _progress(world: SecureWorld, total: int) -> Iterator[None]:
+    """A rich progress bar on stderr while LOAD_FW copies, when stderr is a
+    terminal and the image is large; fed by the TA's phase hook."""
+    if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("LOAD_FW", total=total)
+
+        def advance(name: str, info: dict[str, Any]) -> None:
+            if name == "segment_copy_after":
+                bar.advance(task, info["size"])
+
+        world.on_phase = advance
+        try:
+            yield
+        finally:
+            world.on_phase = None
 
 
 def _profile(world: SecureWorld, built: int) -> list[dict[str, Any]]:
