@@ -25,6 +25,13 @@ class PlatformError(RprocError, ValueError):
     """A platform reference cannot be resolved or a platform is inconsistent."""
 
 
+#: Values of :attr:`PlatformSpec.linux_driver` (TOML ``linux_driver``): the
+#: drivers whose ``parse_fw`` differ (``stm32_rproc``, ``imx_rproc``,
+#: ``imx_dsp_rproc``, and ``default``: the ELF defaults of ``rproc_alloc_ops``
+#: that TI K3 drivers get).
+LINUX_DRIVERS = ("default", "imx", "imx_dsp", "stm32")
+
+
 @dataclass(frozen=True)
 class PlatformSpec:
     """Everything the platform PTA needs to know about the board.
@@ -60,6 +67,15 @@ class PlatformSpec:
     boot_address : int or None
         Device address of the core's vector table at reset (0 on stm32mp15:
         RETRAM), None when the source does not say.
+    compatible : tuple of str
+        The processor node's ``compatible`` strings (``("st,stm32mp1-m4",)``
+        on stm32mp15), empty when the source does not say; they name the
+        Linux driver (see :func:`rproctee.linux.elf_loader.parse_fw_policy_for`).
+    linux_driver : str or None
+        The Linux remoteproc driver whose ELF ops serve the board, one of
+        :data:`LINUX_DRIVERS` (TOML ``linux_driver``); None: from
+        ``compatible``, else ``stm32``.  It decides what a rejected resource
+        table does (stm32 and imx boot without it, ``default`` fails).
     """
 
     name: str
@@ -73,6 +89,15 @@ class PlatformSpec:
     carveouts: tuple[RegionSpec, ...] = ()
     cpu: str | None = None
     boot_address: int | None = None
+    compatible: tuple[str, ...] = ()
+    linux_driver: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.linux_driver is not None and self.linux_driver not in LINUX_DRIVERS:
+            raise PlatformError(
+                f"platform {self.name!r}: linux_driver {self.linux_driver!r} is "
+                f"not a known Linux driver (one of: {', '.join(LINUX_DRIVERS)})"
+            )
 
     def linux_carveouts(self) -> tuple[RegionSpec, ...]:
         """The carveouts the Linux remoteproc driver registers for this board.
@@ -114,6 +139,8 @@ class PlatformSpec:
             "notes": list(self.notes),
             "cpu": self.cpu,
             "boot_address": self.boot_address,
+            "compatible": list(self.compatible),
+            "linux_driver": self.linux_driver,
         }
 
 
@@ -271,4 +298,5 @@ def from_devicetree(tree: devicetree.DeviceTree, node: str | None) -> PlatformSp
         node=plat.node,
         carveouts=regions,
         cpu=cpu_from_compatible(plat.compatible),
+        compatible=tuple(plat.compatible),
     )

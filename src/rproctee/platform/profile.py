@@ -7,6 +7,7 @@
     accept_ecdsa = false          # optional
     processor_ids = [0]           # optional
     key = "my_key_pub.pem"        # optional, relative to this file
+    linux_driver = "stm32"        # optional: stm32, imx, imx_dsp or default
     [[regions]]
     name = "retram"
     da = 0x00000000
@@ -31,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from rproctee.errors import RprocError
-from rproctee.platform.board import PlatformSpec
+from rproctee.platform.board import LINUX_DRIVERS, PlatformSpec
 from rproctee.platform.memory import RegionSpec
 
-_PLATFORM_KEYS = {"name", "accept_ecdsa", "processor_ids", "key", "notes"}
+_PLATFORM_KEYS = {
+    "name", "accept_ecdsa", "processor_ids", "key", "notes", "linux_driver",
+}  # fmt: skip
 _REGION_KEYS = {"name", "da", "pa", "size", "access"}
 _TOP_KEYS = {"platform", "regions", "linux_carveouts"}
 _CARVEOUT_KEYS = {"name", "da", "pa", "size"}
@@ -96,7 +99,24 @@ def profile_from_dict(doc: dict[str, Any], path: Path) -> PlatformSpec:
         notes=notes + key_notes + _overlap_notes(regions),
         node=None,
         carveouts=carveouts,
+        linux_driver=_linux_driver(table, f"{where} [platform]"),
     )
+
+
+def _linux_driver(table: dict[str, Any], where: str) -> str | None:
+    """``linux_driver``: which Linux driver's ELF ops serve the board.
+
+    Absent: None (the driver then follows ``compatible``, else stm32).
+    """
+    if "linux_driver" not in table:
+        return None
+    value = table["linux_driver"]
+    if value not in LINUX_DRIVERS:
+        raise ProfileError(
+            f"{where}: 'linux_driver' = {value!r} is not a Linux driver "
+            f"(one of: {', '.join(LINUX_DRIVERS)})"
+        )
+    return str(value)
 
 
 def _no_unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
