@@ -199,10 +199,7 @@ def test_entry_walk_refusal_lands_on_the_table_finding() -> None:
 
 
 def test_platform_may_name_its_driver() -> None:
-    class Imx(PlatformSpec):
-        linux_driver = "imx"
-
-    spec = Imx("imx-board", DK2.regions)
+    spec = PlatformSpec("imx-board", DK2.regions, linux_driver="imx")
     assert parse_fw_policy_for(spec) is ParseFwPolicy.IMX
     assert parse_fw_policy_for(DK2) is ParseFwPolicy.STM32
 
@@ -250,26 +247,8 @@ def _no_tee_boot_verdict(elf: bytes) -> bool:
 _HAS_NORMAL_WORLD = importlib.util.find_spec("rproctee.linux.system") is not None
 
 
-# The rproc core's own carveout walk (rproctee.linux.carveouts.da_to_va) does
-# not truncate da - carveout.da to an int as rproc_da_to_va does.
-_CORE_DIFFERS = {"elf64-paddr-above-4g"}
-
-
 @pytest.mark.skipif(not _HAS_NORMAL_WORLD, reason="normal world not built yet")
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="the core's da_to_va lacks rproc_da_to_va's int offset"
-            ),
-        )
-        if n in _CORE_DIFFERS
-        else n
-        for n in sorted(CORPUS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(CORPUS))
 def test_check_agrees_with_the_no_tee_boot(name: str) -> None:
     elf = CORPUS[name]
     assert _no_tee_boot_verdict(elf) == check_firmware(elf, DK2).linux_would_load

@@ -39,6 +39,13 @@ def _errno(exc: LinuxElfError) -> RprocErrno:
     return RprocErrno(code, str(exc))
 
 
+def _refuse(rproc: Rproc, exc: LinuxElfError) -> RprocErrno:
+    """The kernel's ``dev_err`` line of a refusal, logged, and its errno."""
+    if exc.message:
+        rproc.log_msg("err", exc.message)
+    return _errno(exc)
+
+
 def _va(rproc: Rproc, da: int, length: int) -> Any:
     """``rproc_da_to_va``: driver op first, else the carveout walk."""
     if rproc.ops.da_to_va is not None:
@@ -57,7 +64,7 @@ def elf_sanity_check(rproc: Rproc, fw: Firmware) -> None:
     try:
         rproc_elf_sanity_check(fw.data)
     except LinuxElfError as exc:
-        raise _errno(exc) from exc
+        raise _refuse(rproc, exc) from exc
 
 
 def elf_get_boot_addr(rproc: Rproc, fw: Firmware) -> int:
@@ -78,7 +85,7 @@ def _parse_fw(rproc: Rproc, fw: Firmware, policy: ParseFwPolicy) -> None:
     try:
         result = parse_fw(fw.data, policy)
     except LinuxElfError as exc:
-        raise _errno(exc) from exc
+        raise _refuse(rproc, exc) from exc
     refused = result.rejected.message if result.rejected is not None else None
     own = "info" if policy is ParseFwPolicy.IMX else "warn"
     for line in result.log:
@@ -131,7 +138,7 @@ def elf_load_segments(rproc: Rproc, fw: Firmware) -> None:
         rproc_elf_load_segments(fw.data, lambda da, n: _va(rproc, da, n),
                                 on_write=on_write)  # fmt: skip
     except LinuxElfError as exc:
-        raise _errno(exc) from exc
+        raise _refuse(rproc, exc) from exc
 
 
 def elf_find_loaded_rsc_table(rproc: Rproc, fw: Firmware) -> DeviceTable | None:
@@ -153,7 +160,7 @@ def elf_find_loaded_rsc_table(rproc: Rproc, fw: Firmware) -> DeviceTable | None:
         )
         section = find_table(fw.data) if va is not None else None
     except LinuxElfError as exc:
-        raise _errno(exc) from exc
+        raise _refuse(rproc, exc) from exc
     finally:
         for line in lines:
             rproc.log_msg("err", line)
