@@ -73,17 +73,17 @@ def test_event_order_two_steps(signer: TestSigner) -> None:
         if e.kind in ("scm", "scm_ret", "xpu", "write", "remote")
     ]
     assert rows == [
-        ("tee", "scm", "PAS_INIT_IMAGE"),
-        ("tee", "scm_ret", "PAS_INIT_IMAGE"),
+        ("trustzone", "scm", "PAS_INIT_IMAGE"),
+        ("trustzone", "scm_ret", "PAS_INIT_IMAGE"),
         ("linux", "write", "copy"),
         ("linux", "write", "zero"),
         ("linux", "write", "zero"),
         ("linux", "write", "copy"),
-        ("tee", "scm", "PAS_AUTH_AND_RESET"),
-        ("tee", "xpu", "lock"),
-        ("tee", "write", "zero"),
-        ("tee", "write", "zero"),
-        ("tee", "scm_ret", "PAS_AUTH_AND_RESET"),
+        ("trustzone", "scm", "PAS_AUTH_AND_RESET"),
+        ("trustzone", "xpu", "lock"),
+        ("trustzone", "write", "zero"),
+        ("trustzone", "write", "zero"),
+        ("trustzone", "scm_ret", "PAS_AUTH_AND_RESET"),
         ("remote", "remote", "on_start"),
     ]
 

@@ -31,7 +31,7 @@ def test_pas_ownership(signer: TestSigner) -> None:
         ("Linux", "4 writes, 0x3b21 bytes", "none"),
         ("Linux -> TrustZone", "SCM PAS_AUTH_AND_RESET", "none"),
         ("TrustZone", "XPU lock of the carveout", "XPU: Linux locked out"),
-        ("TrustZone / TEE", "2 writes, 0x3000 bytes", "XPU: Linux locked out"),
+        ("TrustZone", "2 writes, 0x3000 bytes", "XPU: Linux locked out"),
     ]
     assert ("TrustZone", "XPU unlock of the carveout", "none") in rows
     assert {r.rsc_table for r in ownership(_pas_log(signer).events)} == {

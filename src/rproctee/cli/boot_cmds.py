@@ -264,7 +264,6 @@ def _boot_pas(
 ) -> NoReturn:  # fmt: skip
     """``boot --pas``: the same life and JSON keys, SCM calls as ``tee_calls``."""
     from rproctee.cli.output import fail
-    from rproctee.linux.coredump import ELFCLASS32, EM_NONE
     from rproctee.linux.lifecycle import report_dict, run_life
     from rproctee.qcom.errors import MdtFileError
     from rproctee.qcom.pas import Carveout
@@ -277,8 +276,6 @@ def _boot_pas(
         fail(str(exc), exitcodes.IO_ERROR)
     region = Carveout("carveout", *carveout)
     system = build_pas_system(files, image.name, region, trusted_root=trusted)
-    # qcom_pas_probe's rproc_coredump_set_elf_info (build_pas_system skips it)
-    system.rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)
     try:
         report = run_life(system, crash=crash, coredump_mode=mode,
                           coredump_path=coredump_path)  # fmt: skip

@@ -99,8 +99,8 @@ def _fail(rproc: Rproc, ret: int, message: str) -> RprocErrno:
 
 @contextmanager
 def _secure_calls(rproc: Rproc) -> Iterator[None]:
-    """Writes made in this block (TrustZone's) are attributed to ``tee``."""
-    with rproc.log.acting("tee"):
+    """Writes made in this block (TrustZone's) are attributed to ``trustzone``."""
+    with rproc.log.acting("trustzone"):
         yield
 
 
@@ -108,13 +108,13 @@ def attach_pas(rproc: Rproc, pas: QcomPas) -> None:
     """Make ``pas`` the driver data of ``rproc`` (``rproc->priv``).
 
     TrustZone's SCM calls, their returns and XPU changes then become events
-    of ``rproc``'s log (layer ``tee``, kinds ``scm``/``scm_ret``/``xpu``), in
-    the order they happen.
+    of ``rproc``'s log (layer ``trustzone``, kinds ``scm``/``scm_ret``/``xpu``),
+    in the order they happen.
     """
     rproc.priv[PRIV_KEY] = pas
 
     def observe(kind: str, name: str, detail: dict[str, Any]) -> None:
-        rproc.log.add("tee", kind, name, **detail)
+        rproc.log.add("trustzone", kind, name, **detail)
 
     pas.scm.observer = observe
 
@@ -294,6 +294,7 @@ def build_pas_system(
         ``system.rproc.priv["qcom_pas"].scm``.
     """
     from rproctee.linux.core import Rproc
+    from rproctee.linux.coredump import ELFCLASS32, EM_NONE
     from rproctee.linux.events import EventLog
     from rproctee.linux.remote import RemoteProcessor
     from rproctee.linux.system import System
@@ -318,6 +319,8 @@ def build_pas_system(
         log=log,
         remote=remote,
     )
+    # qcom_pas_probe: rproc_coredump_set_elf_info(rproc, ELFCLASS32, EM_NONE)
+    rproc.coredump_set_elf_info(ELFCLASS32, EM_NONE)
     attach_pas(rproc, QcomPas(pas_id, scm, carveout, files_fetch(request)))
     platform = PlatformSpec(
         name="qcom-pas",

@@ -28,7 +28,7 @@ from typing import Any
 
 from rproctee.linux.events import Event
 
-_SECURE_WRITERS = ("tee", "ta", "pta")
+_SECURE_WRITERS = ("tee", "ta", "pta", "trustzone")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def _writer(layer: str) -> str:
     return {
         "linux": "Linux",
         "tee": "TrustZone / TEE",
+        "trustzone": "TrustZone",
         "ta": "remoteproc TA",
         "pta": "platform PTA",
         "remote": "remote core",
