@@ -41,11 +41,13 @@ NAMES = [
 ]
 
 
-def _bench(benchmark, method, group: str, nbytes: int, rounds: int = 5) -> None:
+def _bench(
+    benchmark, method, group: str, nbytes: int, rounds: int = 5, suffix: str = ""
+) -> None:
     benchmark.group = group
     benchmark.name = {"memcpy": "yardstick memcpy (numpy.copyto)",
                       "sha256": "yardstick sha256 (hashlib)"}.get(
-        method.name, method.name)  # fmt: skip
+        method.name, method.name) + suffix  # fmt: skip
     benchmark.extra_info["bytes"] = nbytes
 
     def setup():
@@ -71,7 +73,7 @@ def test_per_segment_overhead(benchmark, count, policy):
         "LOAD_FW optee per-segment calls" if policy == "optee" else "LOAD_FW strict x1"
     )
     m = {x.name: x for x in _methods(img, [1], policy)}[name]
-    _bench(benchmark, m, f"per-segment-{policy}", img.total)
+    _bench(benchmark, m, f"per-segment-{policy}", img.total, suffix=f" [{count} seg]")
 
 
 def test_region_checks_of_65532_segments(benchmark):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,8 @@ def _methods(
     methods = [Method("memcpy", memcpy), Method("sha256", sha256),
                Method("pyelftools", _pyelftools_peer(img, tmp, dst)),
                Method("mmap", _mmap_peer(img, mapped, dst))]  # fmt: skip
+    # the file and its map live as long as the peers that read them
+    weakref.finalize(methods[3], _close_quietly, mapped, tmp)
     if policy in ("optee", "both"):  # upstream: one PTA call per segment
         methods.append(_load_method(img, "optee", 1, batch=False))
     if policy in ("strict", "both"):
@@ -196,6 +199,14 @@ def _methods(
         for how in ("lazy", "auto"):
             methods.append(_fresh_load_method(img, how))
     return methods
+
+
+def _close_quietly(*files: Any) -> None:
+    for f in files:
+        try:
+            f.close()
+        except (BufferError, OSError, ValueError):  # pragma: no cover
+            pass
 
 
 def _pyelftools_peer(img: BenchImage, f: Any, dst: Any) -> Callable[[], None]:
@@ -226,19 +237,22 @@ def _mmap_peer(img: BenchImage, mapped: Any, dst: Any) -> Callable[[], None]:
 
     import numpy as np
 
-    view = memoryview(mapped)
-
     def run() -> None:
-        phoff, phnum = struct.unpack_from("<I", view, 28)[0], view[44] | view[45] << 8
-        at = 0
-        for i in range(phnum):
-            _t, off, _v, _p, filesz, _m = struct.unpack_from(
-                "<6I", view, phoff + 32 * i
+        # a view per run, released at its end, so the map can be closed
+        with memoryview(mapped) as view:
+            phoff, phnum = (
+                struct.unpack_from("<I", view, 28)[0],
+                view[44] | view[45] << 8,
             )
-            piece = dst[at : at + filesz]
-            np.copyto(piece, np.frombuffer(view, np.uint8, filesz, off))
-            hashlib.sha256(piece).digest()
-            at += filesz
+            at = 0
+            for i in range(phnum):
+                _t, off, _v, _p, filesz, _m = struct.unpack_from(
+                    "<6I", view, phoff + 32 * i
+                )
+                piece = dst[at : at + filesz]
+                np.copyto(piece, np.frombuffer(view, np.uint8, filesz, off))
+                hashlib.sha256(piece).digest()
+                at += filesz
 
     return run
 
