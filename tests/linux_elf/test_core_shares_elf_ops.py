@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import re
 import struct
 
 import pytest
@@ -185,3 +186,27 @@ def test_the_core_uses_the_drivers_ops() -> None:
     assert build_system(ti, CORPUS["good"], tee=False).rproc.ops.parse_fw is (
         elf_load_rsc_table
     )
+
+
+_ERRNO_NAME = re.compile(
+    r"^(Failed to (?:process resources|load program segments)): -(E[A-Z]+)$"
+)
+
+
+def _as_kernel_prints(line: str) -> str:
+    """The core names the errno ("-EINVAL") where the kernel prints %d ("-22")."""
+    match = _ERRNO_NAME.match(line)
+    if match is None:
+        return line
+    return f"{match[1]}: -{getattr(errno, match[2])}"
+
+
+@pytest.mark.parametrize("driver", ["stm32", "imx", "default"])
+def test_the_boot_logs_the_lines_check_reports(driver: str) -> None:
+    spec = _spec(driver)
+    for name, elf in CORPUS.items():
+        verdict = check_firmware(elf, spec).linux[0]
+        _, messages, _ = _boot(elf, spec)
+        lines = set(verdict.log)
+        logged = [_as_kernel_prints(text) for _, text in messages]
+        assert [t for t in logged if t in lines] == list(verdict.log), name

@@ -101,6 +101,10 @@ def handle_resources(rproc: Rproc) -> None:
             on_entry=lambda entry: handle_entry(rproc, entry),
         )  # fmt: skip
     except RscTableError as exc:
+        # the walk's own dev_err ("rsc table is truncated"...); a check the
+        # kernel makes silently has no message
+        if exc.message:
+            rproc.log_msg("err", exc.message)
         raise _errno_of(exc) from exc
     for warning in table.warnings:
         rproc.log_msg("warn", warning)
