@@ -10,7 +10,10 @@ memory, ``on_tick`` runs one tick and turns a fault into a
 on channels 0 and 1 (``vq0``/``vq1`` of the stm32 driver's mailboxes) become
 ``ctx.kick(vqid)``; channel 2 (``shutdown``) and 3 (``detach``) are only
 counted. :meth:`EmulatedFirmware.host_kick` is the other direction (the
-host's ``stm32_rproc_kick``), which the hook protocol does not carry.
+host's ``stm32_rproc_kick``): Linux's ``ops->kick`` calls it through the
+optional :class:`~rproctee.linux.firmware_hook.HostDoorbell` part of the
+hook. :meth:`EmulatedFirmware.crash_note` is what the Linux model's
+``rproc_coredump`` puts in its dumps' ``PT_NOTE``.
 """
 
 from __future__ import annotations
