@@ -192,6 +192,16 @@ def test_boot_emulate_crash_requested_by_linux(tmp_path: Path) -> None:
     assert emu["ticks"] == 4  # two runs of two ticks
 
 
+@needs_unicorn
+def test_boot_emulate_refused_load_never_runs_the_core() -> None:
+    # an unsigned ELF through the TEE: LOAD_FW refuses it, nothing executes
+    result = run("boot", FW / "fw_virtio.elf", "-p", "stm32mp15-dk2", "--emulate")
+    assert result.exit_code == 7, result.output
+    assert "boot" in result.stdout and "FAILED: -EIO" in result.stdout
+    assert result.stdout.rstrip().endswith("emulated cortex-m4: never ran")
+    assert "[m4 " not in result.stdout
+
+
 # -- demo --emulate ------------------------------------------------------------------
 @needs_unicorn
 def test_demo_emulate_json() -> None:

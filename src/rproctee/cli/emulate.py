@@ -301,6 +301,9 @@ def emulator_dict(system: System, fw: EmulatedFirmware, ticks: int) -> dict[str,
 
 def print_emulator(doc: dict[str, Any]) -> None:
     """The emulator's part of the terminal view."""
+    if not doc["ticks"]:
+        click.echo(f"emulated {doc['cpu']}: never ran")
+        return
     rate = doc["instructions_per_second"]
     click.echo(
         f"emulated {doc['cpu']}: {doc['instructions']:,} instructions executed "
