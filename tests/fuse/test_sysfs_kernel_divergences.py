@@ -80,3 +80,21 @@ def test_debugfs_trace_reads_raw_bytes(firmware_dir: Path) -> None:
     trace = system.rproc.traces[0]
     system.memory.copy_in(trace.da, b"caf\xe9 \xff\n\0")  # not UTF-8
     assert tree.read(f"{DBG}/trace0") == b"caf\xe9 \xff\n"
+
+
+def test_debugfs_carveouts_print_pk_and_pad(firmware_dir: Path) -> None:
+    tree, boards = _tree(firmware_dir)
+    rproc = boards.systems[0].rproc
+    rproc.boot()
+    text = tree.read(f"{DBG}/carveout_memories")
+    blocks = text.split(b"\n\n")[:-1]  # each block ends with an empty line
+    assert len(blocks) == len(rproc.carveouts)
+    ring = next(b for b in blocks if b"\tName: vdev0vring0\n" in b)
+    assert ring == (
+        b"Carveout memory entry:\n\tName: vdev0vring0\n"
+        b"\tVirtual address: ffff800090040000\n"  # ioremap_wc of pa 0x10040000
+        b"\tDMA address: 0x0000000010040000\n"
+        b"\tDevice address: 0x10040000\n\tLength: 0x1000 Bytes"
+    )
+    # reserved memory the core never maps: carveout->va is NULL
+    assert b"\tName: vdev0buffer\n\tVirtual address: 0000000000000000\n" in text
