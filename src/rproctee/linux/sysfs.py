@@ -165,9 +165,8 @@ class Debugfs:
         elif name == "carveout_memories":
             text = self.carveout_memories()
         elif name == "name":
-            text = self.rproc.name
             # rproc_name_read: scnprintf(buf, 100, "%.98s\n", rproc->name)
-            return _to_bytes(text)[:98] + b"\n"
+            return _to_bytes(self.rproc.name)[:98] + b"\n"
         elif name in ("recovery", "coredump"):
             text = Sysfs(self.rproc).read(name)
         else:
