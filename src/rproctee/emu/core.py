@@ -24,6 +24,7 @@ own handlers run and return.
 
 from __future__ import annotations
 
+import importlib
 import struct
 import threading
 import time
@@ -84,7 +85,8 @@ def load_unicorn() -> ModuleType:
         unicorn is missing or older than 2.0.
     """
     try:
-        import unicorn
+        # by name: type-checks the same whether or not the extra is installed
+        unicorn = importlib.import_module("unicorn")
     except ImportError as exc:
         raise EmulatorUnavailable(
             "the emulated core needs unicorn 2.x: pip install 'rproctee[emu]' "
