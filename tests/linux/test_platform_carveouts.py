@@ -57,7 +57,16 @@ def test_toml_linux_carveouts(tmp_path: Path) -> None:
     assert [r.name for r in platform.regions] == ["sram"]
     assert [(r.name, r.pa) for r in platform.linux_carveouts()] == [
         ("vdev0vring0", 0x10040000), ("vdev0vring1", 0x10041000)]  # fmt: skip
-    assert dk2().linux_carveouts() == dk2().regions  # no list: the regions
+    # a profile without a list: its regions; the preset: the m4 node's list
+    no_list = tmp_path / "plain.toml"
+    no_list.write_text(
+        '[platform]\nname = "p"\n[[regions]]\nname = "r"\nda = 0\nsize = 16\n'
+    )
+    plain = load_platform(str(no_list))
+    assert plain.linux_carveouts() == plain.regions
+    assert [r.name for r in dk2().linux_carveouts()] == [
+        r.name for r in dk2().regions if r.name != "ipc_shmem"
+    ]
 
 
 @pytest.mark.parametrize(

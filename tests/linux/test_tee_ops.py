@@ -35,11 +35,11 @@ def test_bad_signature_is_eio_and_releases() -> None:
     # rproc_fw_boot: a parse_fw failure jumps to unprepare_rproc, past
     # rproc_resource_cleanup: what stm32_rproc_prepare registered stays...
     names = [m.name for m in system.rproc.carveouts]
-    assert names[:3] == ["retram", "mcuram", "mcuram2"] and len(names) == 7
+    assert names[:3] == ["retram", "mcuram", "mcuram2"] and len(names) == 6
     with pytest.raises(RprocErrno):
         system.rproc.boot()
     # ...and the next prepare registers every region a second time
-    assert len(system.rproc.carveouts) == 14
+    assert len(system.rproc.carveouts) == 12
 
 
 def test_probe_needs_the_device_enum_ta() -> None:

@@ -108,3 +108,13 @@ def test_to_dict_is_json_ready() -> None:
         "name": "retram", "da": 0, "pa": 0x38000000, "size": 0x10000, "access": "rwx"
     }  # fmt: skip
     assert doc["default_key"].startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_preset_carveouts_are_the_linux_nodes() -> None:
+    """The preset's Linux carveouts are the DK2 m4 node's memory-region list
+    (every OP-TEE region but ipc_shmem), as the device tree gives them."""
+    preset = load_platform("stm32mp15-dk2")
+    tree = load_platform(str(DK2_DTB))
+    shape = [(c.name, c.da, c.pa, c.size) for c in preset.linux_carveouts()]
+    assert shape == [(c.name, c.da, c.pa, c.size) for c in tree.linux_carveouts()]
+    assert "ipc_shmem" not in [c.name for c in preset.linux_carveouts()]

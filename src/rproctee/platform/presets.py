@@ -31,6 +31,10 @@ STM32MP15_DK_REGIONS: tuple[tuple[str, int, int, int], ...] = (
     ("ipc_shmem", 0x10048000, 0x8000, 0x10048000),
 )
 
+#: Regions of the OP-TEE map that Linux's m4 node does not name as
+#: ``memory-region`` (as in the DK2 device tree of tests/data/dts).
+LINUX_NOT_CARVEOUTS = ("ipc_shmem",)
+
 _BOARDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "stm32mp15-dk2": ("OP-TEE stm32mp15 DK1/DK2 device trees", ()),
     "stm32mp15-ed1": ("OP-TEE stm32mp157c-ed1 device tree (same list as DK)", ()),
@@ -94,12 +98,16 @@ def get_preset(name: str) -> PlatformSpec:
     return PlatformSpec(
         name=key,
         regions=regions,
+        # Linux's m4 node lists these memory-region phandles: every region
+        # but the IPC shared memory, which is not a carveout of the rproc
+        carveouts=tuple(r for r in regions if r.name not in LINUX_NOT_CARVEOUTS),
         accept_ecdsa=False,
         processor_ids=(0,),
         default_key_pem=dev_key_pem(),
         source=f"preset:{key}",
         notes=(f"regions from {origin}", DEV_KEY_NOTE),
         node=None,
+        compatible=("st,stm32mp1-m4",),  # Linux binds stm32_rproc to it
         cpu="cortex-m4",  # the stm32mp15's M4, booting from RETRAM at 0
         boot_address=0,
     )
