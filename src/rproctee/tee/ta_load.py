@@ -575,19 +575,11 @@ class FirmwareLoad:
     def _phases_watched(self) -> bool:
         """Whether an ``on_phase`` hook may act on the load's phases.
 
-        :func:`~rproctee.tee.world.build_secure_world` gives the TA a hook
-        that forwards to ``SecureWorld.on_phase`` when that is set; such a
-        forwarder whose world has no hook watches nothing. Any other hook
-        is taken to watch.
+        The world's forwarding hook says whether a hook is set on the world
+        (``watching``); any other hook is taken to watch.
         """
         hook = self.ta.on_phase
-        if hook is None:
-            return False
-        for cell in getattr(hook, "__closure__", None) or ():
-            target = cell.cell_contents
-            if hasattr(target, "on_phase") and hasattr(target, "memory"):
-                return target.on_phase is not None
-        return True
+        return hook is not None and bool(getattr(hook, "watching", True))
 
     def scrub(self, first: TeeError) -> None:
         """PTA RELEASE: zero every writable region (recorded as scrub).

@@ -9,7 +9,8 @@ upstream rejects too) and adds, each with its own reason:
 * PT_LOAD headers and PT_LOAD hash entries match 1:1, in order, all eight
   fields equal; a signed segment left over is a dropped segment;
 * ``p_filesz <= p_memsz``; ``p_paddr + p_memsz`` does not wrap; no overlap;
-* every file range and zero-fill range translates (DA_TO_PA) before a write;
+* every file range and zero-fill range translates (DA_TO_PA) before a write,
+  and each segment lies whole in one region;
 * the resource table lies in the file-backed part of a loaded segment of its
   image and ``sh_addr`` is where those bytes are loaded;
 * the table is validated from a private copy proven to be the signed bytes
@@ -206,6 +207,11 @@ class StrictPlan:
                 ranges.append(
                     (ph.p_paddr + ph.p_filesz, ph.p_memsz - ph.p_filesz, "zero-fill")
                 )
+            if ph.p_filesz and ph.p_memsz > ph.p_filesz:
+                # a segment is one object: its file bytes and its zero-fill
+                # in one region (upstream translates them apart, so a segment
+                # may straddle two adjacent regions; Linux refuses that too)
+                ranges.append((ph.p_paddr, ph.p_memsz, "whole segment"))
         # all ranges in one platform call; from the first it refuses (or for
         # all, on a platform without it) one call each, whose answer is the
         # exact error of the range-by-range check

@@ -97,14 +97,33 @@ def build_secure_world(
     core = TeeCore()
     core.register_pta(PTA_RPROC_UUID, pta)
     world = SecureWorld(core, pta, memory, pol, platform, on_phase)
-
-    def hook(name: str, info: dict[str, Any]) -> None:
-        # read at call time: the world's hook may be set after the TA exists
-        if world.on_phase is not None:
-            world.on_phase(name, info)
+    hook = _WorldPhaseHook(world)
 
     def factory(env: TaEnv) -> TrustedApplication:
         return RemoteprocTa(env, pol, hook)
 
     core.register_ta(TA_UUID, factory, TA_FLAGS, heap_size)
     return world
+
+
+class _WorldPhaseHook:
+    """The TA's ``on_phase``: forwards to ``SecureWorld.on_phase``, read at
+    call time (the world's hook may be set after the TA exists).
+
+    ``watching`` tells the TA whether anyone listens, so that it may take
+    paths that skip per-segment phases (the strict batch load) only when no
+    hook would miss them.
+    """
+
+    def __init__(self, world: SecureWorld) -> None:
+        self.world = world
+
+    @property
+    def watching(self) -> bool:
+        """A hook is set on the world."""
+        return self.world.on_phase is not None
+
+    def __call__(self, name: str, info: dict[str, Any]) -> None:
+        hook = self.world.on_phase
+        if hook is not None:
+            hook(name, info)
