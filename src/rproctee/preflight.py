@@ -482,11 +482,45 @@ def _check_scanned(state: _State, image: int, scan: ElfScan, abs_offset: int) ->
     """The TA's side: header, each program header, the resource table."""
     if image == 0:
         _header_findings(state, scan)
+    _machine_finding(state, image, scan.machine)
     for index in range(scan.phnum):
         seg = _check_segment(state, image, index, scan)
         if seg is not None:
             state.segments.append(seg)
     _check_rsc_table(state, image, scan, abs_offset)
+
+
+#: The ``e_machine`` a processor's firmware is built for, by core family
+#: (``PlatformSpec.cpu``: from the device tree's compatible or the preset).
+_CPU_MACHINES = (
+    ("cortex-", (40,)),  # EM_ARM: Cortex-M and Cortex-R cores
+    ("c66x", (140,)), ("c71x", (140,)),  # EM_TI_C6000
+    ("hifi", (94,)),  # EM_XTENSA
+    ("riscv", (243,)),  # EM_RISCV
+)  # fmt: skip
+
+
+def _machine_finding(state: _State, image: int, machine: int) -> None:
+    """Firmware built for another CPU than the platform's processor node: a
+    warning in words (the TA looks at e_machine only under strict, Linux
+    never does; the core would run garbage)."""
+    from rproctee.elf import describe_machine
+
+    cpu = state.platform.cpu or ""
+    expected = next(
+        (m for prefix, m in _CPU_MACHINES if cpu.startswith(prefix)), None
+    )
+    if expected is None or machine in expected:
+        return
+    wanted = " or ".join(describe_machine(m) for m in expected)
+    state.add(
+        "warning",
+        f"image {image} ELF header",
+        None,
+        f"e_machine {describe_machine(machine)}: built for another CPU than "
+        f"the platform's {cpu} (firmware for it is {wanted})",
+        None,
+    )
 
 
 def _header_findings(state: _State, scan: ElfScan) -> None:

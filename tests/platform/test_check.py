@@ -56,8 +56,14 @@ def test_spanning_two_adjacent_regions_is_refused() -> None:
 
 
 def test_zero_fill_in_the_next_region_ta_accepts_linux_refuses() -> None:
-    # file part in vdev0vring0, zero-fill in vdev0vring1 (adjacent regions)
-    report = _check([Seg(0x10040000, b"x" * 0x1000, memsz=0x1800)])
+    # file part in vdev0vring0, zero-fill in vdev0vring1 (adjacent regions):
+    # upstream's TA writes each part alone; strict keeps a segment in one
+    # region, as Linux does
+    segs = [Seg(0x10040000, b"x" * 0x1000, memsz=0x1800)]
+    strict = _check(segs)
+    assert strict.ta_result == "TEE_ERROR_ACCESS_DENIED"
+    assert "whole segment" in strict.tee.reason  # type: ignore[union-attr]
+    report = _check(segs, policy="optee")
     seg = report.segments[0]
     assert seg.copy.region == "vdev0vring0" and seg.fill.region == "vdev0vring1"
     assert report.would_load and not report.linux_would_load
@@ -220,3 +226,18 @@ def test_signed_vector_on_the_linux_tree() -> None:
     data = (VECTORS / "signed" / "v01_rsa2048_fw1.sig").read_bytes()
     tree = TEST_DATA / "dts" / "stm32mp157c-dk2.dtb"
     assert check_firmware(data, load_platform(str(tree)), key_pem=VECTOR_KEY).would_load
+
+
+@pytest.mark.parametrize(("machine", "named"), [(140, "EM_TI_C6000 (140)"),
+                                                (164, "EM_QDSP6 (164)")])
+def test_firmware_for_another_cpu_is_named(machine: int, named: str) -> None:
+    """A DSP's or Hexagon's firmware on the stm32mp15's Cortex-M4: a warning
+    naming both machines in words."""
+    elf = bytearray(make_elf([Seg(0x0, b"a" * 64)]))
+    elf[18:20] = machine.to_bytes(2, "little")
+    report = check_firmware(bytes(elf), DK2, policy="optee")
+    (warning,) = [f for f in report.findings if "another CPU" in f.message]
+    assert named in warning.message and "EM_ARM (40)" in warning.message
+    assert "cortex-m4" in warning.message
+    arm = check_firmware(make_elf([Seg(0x0, b"a" * 64)]), DK2, policy="optee")
+    assert not [f for f in arm.findings if "another CPU" in f.message]
