@@ -19,6 +19,13 @@ import click
 from click.core import ParameterSource
 
 from rproctee.cli import exitcodes
+from rproctee.cli.life_report import (
+    life_status,
+    print_life,
+    read_input,
+    write_sequence,
+    write_text,
+)
 from rproctee.cli.output import emit_json
 
 if TYPE_CHECKING:
@@ -111,13 +118,13 @@ def boot_cmd(
         raise SystemExit(exitcodes.IO_ERROR) from exc
     doc = report_dict(system, report)
     if sequence is not None:
-        _write_sequence(system, sequence, image.name)
+        write_sequence(system, sequence, image.name)
         doc["sequence"] = str(sequence)
     if as_json:
         emit_json(doc)
     else:
         print_life(doc)
-    raise SystemExit(_status(report))
+    raise SystemExit(life_status(report))
 
 
 def _check_path_options(ctx: click.Context, pas: bool) -> None:
@@ -143,13 +150,6 @@ def _check_path_options(ctx: click.Context, pas: bool) -> None:
         raise click.UsageError("--pas needs --carveout BASE:SIZE")
 
 
-def _status(report: Any) -> int:
-    if report.ok:
-        return exitcodes.OK
-    tee = any(s.tee_error for s in report.steps if not s.ok)
-    return exitcodes.TEE_ERROR if tee else exitcodes.WOULD_NOT_LOAD
-
-
 def _system(
     image: Path, platform: str, key: Path | None, series: str, no_tee: bool,
     policy: str,
@@ -162,8 +162,8 @@ def _system(
         spec = load_platform(platform)
     except RprocError as exc:
         raise click.UsageError(f"--platform: {exc}") from exc
-    data = _read(image, "image")
-    pem = _read(key, "key") if key else None
+    data = read_input(image, "image")
+    pem = read_input(key, "key") if key else None
     if no_tee and key:
         raise click.UsageError("--key is for the TEE's PTA; --no-tee verifies nothing")
     try:
@@ -171,30 +171,6 @@ def _system(
                             policy=policy)  # fmt: skip
     except (ValueError, RprocError) as exc:
         raise click.UsageError(str(exc)) from exc
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
-
-
-def _write_sequence(system: Any, path: Path, what: str) -> None:
-    from rproctee.linux.mermaid import markdown
-
-    ops = f"TEE series {system.series}" if system.tee else "plain ELF ops"
-    title = f"{what} on {system.platform.name}, {ops}"
-    _write_text(path, markdown(system.log.events, title))
-
-
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        click.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
 
 
 # -- --pas: Qualcomm's two-step boot ---------------------------------------------
@@ -238,7 +214,7 @@ def _root_of_file(path: Path) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    data = _read(path, "certificate")
+    data = read_input(path, "certificate")
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             cert = x509.load_pem_x509_certificates(data)[-1]
@@ -295,7 +271,7 @@ def _boot_pas(
         from rproctee.qcom.sequence import pas_markdown
 
         title = f"{image.name}: PAS boot"
-        _write_text(sequence, pas_markdown(system.log.events, title))
+        write_text(sequence, pas_markdown(system.log.events, title))
         doc["sequence"] = str(sequence)
     if as_json:
         emit_json(doc)
@@ -303,7 +279,7 @@ def _boot_pas(
         print_life(doc)
     if any(_scm_failed(call) for call in doc["tee_calls"]):
         raise SystemExit(exitcodes.TEE_ERROR)
-    raise SystemExit(_status(report))
+    raise SystemExit(life_status(report))
 
 
 def _scm_failed(call: dict[str, Any]) -> bool:
@@ -323,71 +299,6 @@ def _scm_call(call: Any) -> dict[str, Any]:
 
 
 # -- terminal output -----------------------------------------------------------
-def print_life(doc: dict[str, Any]) -> None:
-    """The human view of a :func:`report_dict` document."""
-    pas, name = doc.get("pas"), "m4"
-    if pas:
-        secure = "on" if pas["secure_boot"] else "off (no --root)"
-        ops = f"qcom_q6v5_pas, PAS id {pas['pas_id']}, secure boot {secure}"
-        name = pas["rproc"]
-    elif doc["tee"]:
-        ops = f"TEE series {doc['series']}"
-    else:
-        ops = "plain ELF ops (no TEE)"
-    click.echo(f"remoteproc {name} on {doc['platform']}: {ops}")
-    click.echo("states: " + " -> ".join(["OFFLINE", *doc["states"]]))
-    if doc["tee_calls"]:
-        calls = ", ".join(_call_text(c) for c in doc["tee_calls"])
-        click.echo(f"{'SCM' if pas else 'TEE'} calls: {calls}")
-    _print_table(doc)
-    if doc["trace"]:
-        click.echo(f"trace0: {doc['trace'].rstrip()}")
-    if doc["crash"]:
-        after = doc["trace_after_recovery"].rstrip() or "(no trace)"
-        click.echo(f"crash: {doc['crash']}; recovered -> {after}")
-        where = doc["coredump"] or ("kept in memory" if doc["coredump_bytes"] else None)
-        click.echo(f"coredump: {doc['coredump_bytes']} bytes, {where}"
-                   if where else "coredump: disabled")  # fmt: skip
-    for step in doc["steps"]:
-        mark = "ok" if step["ok"] else f"FAILED: {step['error']}"
-        click.echo(f"  {step['step']:<15} {step['ms']:8.2f} ms  {mark}")
-
-
-def _call_text(call: dict[str, Any]) -> str:
-    why = f" ({call['reason']})" if call.get("reason") else ""  # SCM calls only
-    return f"{call['cmd']}={_short(call['result'])}{why}"
-
-
-def _short(result: str) -> str:
-    for prefix in ("TEE_ERROR_", "TEE_", "QCOM_SCM_"):
-        result = result.removeprefix(prefix)
-    return result
-
-
-def _print_table(doc: dict[str, Any]) -> None:
-    if doc["rsc_table_error"]:
-        click.echo(f"resource table: refused: {doc['rsc_table_error']}")
-    for e in doc["rsc_table"] or []:
-        click.echo(f"  rsc {e['type_name']:<8} {_entry_text(e)}")
-    if doc["carveouts"]:
-        click.echo("carveouts:")
-        for c in doc["carveouts"]:
-            click.echo(f"  {c['name']:<12} da {c['da']:#010x}  pa {c['pa']:#010x}"
-                       f"  len {c['len']:#x}")  # fmt: skip
-
-
-def _entry_text(e: dict[str, Any]) -> str:
-    if e["type_name"] == "vdev":
-        rings = ", ".join(f"vring{i} da {v['da']:#x} notifyid {v['notifyid']}"
-                          for i, v in enumerate(e["vrings"]))  # fmt: skip
-        return f"id {e['id']} status {e['status']:#x}: {rings}"
-    if e["type_name"] == "trace":
-        return f"{e['name']} da {e['da']:#x} len {e['len']:#x}"
-    if "da" in e:
-        return f"{e.get('name', '')} da {e['da']:#x} pa {e['pa']:#x} len {e['len']:#x}"
-    return f"type {e['type']}"
-
-
 # -- docs/lifecycle.md -----------------------------------------------------------
 @click.command("lifecycle-doc")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),

@@ -23,7 +23,7 @@ import numpy as np
 
 from rproctee import kernels
 from rproctee.cli import exitcodes
-from rproctee.cli.boot_cmds import print_life
+from rproctee.cli.life_report import print_life
 from rproctee.cli.output import emit_json
 from rproctee.platform import DeviceMemory, RegionSpec
 

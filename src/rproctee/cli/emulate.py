@@ -92,7 +92,7 @@ def boot_emulated(
     coredump_path: Path | None, sequence: Path | None, ticks: int, as_json: bool,
 ) -> NoReturn:  # fmt: skip
     """``rproctee boot ... --emulate``: the life, with the firmware executed."""
-    from rproctee.cli.boot_cmds import _status, _write_sequence, print_life
+    from rproctee.cli.life_report import life_status, print_life, write_sequence
     from rproctee.linux.lifecycle import report_dict
 
     require_emulator()
@@ -109,14 +109,14 @@ def boot_emulated(
     doc = report_dict(system, report)
     doc["emulator"] = emulator_dict(system, fw, ticks)
     if sequence is not None:
-        _write_sequence(system, sequence, image.name)
+        write_sequence(system, sequence, image.name)
         doc["sequence"] = str(sequence)
     if as_json:
         emit_json(doc)
     else:
         print_life(doc)
         print_emulator(doc["emulator"])
-    raise SystemExit(_status(report))
+    raise SystemExit(life_status(report))
 
 
 def _emulated_system(
@@ -124,7 +124,7 @@ def _emulated_system(
     policy: str, show: Callable[[str, str], None],
 ) -> tuple[System, EmulatedFirmware]:  # fmt: skip
     """The board of ``rproctee boot`` with an emulated core as its firmware."""
-    from rproctee.cli.boot_cmds import _read
+    from rproctee.cli.life_report import read_input
     from rproctee.emu.hook import EmulatedFirmware
     from rproctee.errors import RprocError
     from rproctee.linux.system import build_system
@@ -143,8 +143,8 @@ def _emulated_system(
         )  # fmt: skip
     except ValueError as exc:
         raise click.UsageError(f"--emulate: --platform {platform}: {exc}") from exc
-    data = _read(image, "image")
-    pem = _read(key, "key") if key else None
+    data = read_input(image, "image")
+    pem = read_input(key, "key") if key else None
     try:
         system = build_system(spec, data, series=series, tee=not no_tee,
                               key_pem=pem, policy=policy, firmware=fw)  # fmt: skip
