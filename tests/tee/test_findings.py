@@ -323,3 +323,23 @@ def test_strict_coredump_after_stop_until_release() -> None:
 
 def test_the_core_lists_device_enum_tas() -> None:
     assert world("strict").core.enumerate_devices() == [TA_UUID]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_name_cut_by_the_end_of_the_name_table(policy: str) -> None:
+    """Upstream's bounded strncmp reads a name cut by the end of the name
+    table as .resource_table; strict refuses that ambiguity, so it never
+    accepts what upstream judges differently (found by hypothesis)."""
+    elf = default_elf()
+    raw = bytearray(elf.raw)
+    strtab = elf.shoff + 2 * 40  # the .shstrtab section header
+    struct.pack_into("<I", raw, strtab, 0)  # its own name: ""
+    struct.pack_into("<I", raw, strtab + 20, 16)  # ends inside ".resource_table\0"
+    w = world(policy)
+    ans = load(session(w), signed_image([bytes(raw)]))
+    if policy == "optee":
+        assert ans.ok, ans
+    else:
+        assert ans.result == R.TEE_ERROR_BAD_FORMAT, ans
+        assert "cut by the end of the name table" in ans.reason
+        assert not w.memory.writes

@@ -351,6 +351,15 @@ def find_rsc_section_strict(
         if sh_name >= str_size:
             raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")
         if not _exact_name(names, 0, str_size, sh_name):
+            if name_matches(names, 0, str_size, sh_name):
+                # upstream's bounded strncmp takes a name cut by the end of
+                # the table for the resource table: refuse the ambiguity, so
+                # strict never accepts what upstream would judge differently
+                raise _fmt(
+                    f"section {i}: name at sh_name {sh_name:#x} is cut by the "
+                    "end of the name table and reads as .resource_table to "
+                    "upstream's strncmp"
+                )
             continue
         if found is not None:
             raise _fmt(f"sections {found.index} and {i} are both .resource_table")
