@@ -286,13 +286,12 @@ def _exact_name(r: SharedReader, names: int, names_size: int, sh_name: int) -> b
     return r.read(names + sh_name, want) == RSC_NAME
 
 
-def find_rsc_table(
-    r: SharedReader, base: int, size: int, *, strict: bool = False
-) -> RscSection:
-    """Spec 2.7: the first ``.resource_table`` section, checked.
+def find_rsc_table(r: SharedReader, base: int, size: int) -> RscSection:
+    """Spec 2.7 as upstream does it: the first ``.resource_table``, checked.
 
-    Under ``strict`` the name must match whole (NUL inside the table), a
-    second section of that name is BAD_FORMAT and so is ``sh_size`` 0.
+    Names match with upstream's bounded ``strncmp``, every header is read
+    from the shared buffer where it is used, and the first match wins
+    (strict's lookup is :func:`find_rsc_section_strict`).
 
     Raises
     ------
@@ -302,23 +301,15 @@ def find_rsc_table(
     """
     e = read_ehdr(r, base)
     shdrs, names, names_size = section_names(r, base, size, e)
-    match = _exact_name if strict else name_matches
-    found: RscSection | None = None
     for i in range(e.e_shnum):
         sh_name, sh_addr, sh_offset, sh_size, _ = _shdr(r, shdrs + i * SHDR_SIZE)
         if sh_name >= names_size:
             raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")
-        if not match(r, names, names_size, sh_name):
-            continue
-        if found is not None:
-            raise _fmt(f"sections {found.index} and {i} are both .resource_table")
-        found = RscSection(sh_addr, sh_offset, sh_size, i)
-        check_rsc_table(r, base, size, found, strict=strict)
-        if not strict:
-            break
-    if found is None:
-        raise TeeError(TeeResult.TEE_ERROR_NO_DATA, "no .resource_table section")
-    return found
+        if name_matches(r, names, names_size, sh_name):
+            found = RscSection(sh_addr, sh_offset, sh_size, i)
+            check_rsc_table(r, base, size, found, strict=False)
+            return found
+    raise TeeError(TeeResult.TEE_ERROR_NO_DATA, "no .resource_table section")
 
 
 def find_rsc_section_strict(
