@@ -10,7 +10,7 @@ import os
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["segcopy", "streamhash", "regions", "elfscan", "fusedhash"]
+KERNELS = ["segcopy", "streamhash", "regions", "elfscan", "fusedhash", "taloop"]
 
 DEBUG = os.environ.get("RPROCTEE_CYTHON_DEBUG") == "1"
 
@@ -36,7 +36,7 @@ extensions = [
         [f"ext/{name}.pyx"],
         define_macros=MACROS,
         include_dirs=["ext"],
-        depends=["ext/fusedsha_impl.h"] if name == "fusedhash" else [],
+        depends=["ext/fusedsha_impl.h"] if name in ("fusedhash", "taloop") else [],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
     )
     for name in KERNELS

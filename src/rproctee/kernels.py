@@ -12,7 +12,14 @@ import importlib
 import os
 from types import ModuleType
 
-KERNEL_MODULES = ("segcopy", "streamhash", "regions", "elfscan", "fusedhash")
+KERNEL_MODULES = (
+    "segcopy",
+    "streamhash",
+    "regions",
+    "elfscan",
+    "fusedhash",
+    "taloop",
+)
 
 
 def _wants_reference() -> bool:
@@ -77,6 +84,13 @@ LOC_OUTSIDE: int = _mods["regions"].LOC_OUTSIDE
 LOC_STRADDLE: int = _mods["regions"].LOC_STRADDLE
 LOC_ZERO_SIZE: int = _mods["regions"].LOC_ZERO_SIZE
 scan_headers = _mods["elfscan"].scan_headers
+#: The TA's per-segment loop and the PTA's segment commands (``taloop``).
+PtaLane = _mods["taloop"].PtaLane
+optee_segment_loop = _mods["taloop"].optee_segment_loop
+planned_segment_loop = _mods["taloop"].planned_segment_loop
+STAGE_SEGMENT: int = _mods["taloop"].STAGE_SEGMENT
+STAGE_FILL: int = _mods["taloop"].STAGE_FILL
+STAGE_DONE: int = _mods["taloop"].STAGE_DONE
 
 __all__ = [
     "BACKEND",
@@ -94,6 +108,12 @@ __all__ = [
     "fused_impls",
     "load_backend",
     "load_segment",
+    "optee_segment_loop",
+    "planned_segment_loop",
+    "PtaLane",
+    "STAGE_DONE",
+    "STAGE_FILL",
+    "STAGE_SEGMENT",
     "locate",
     "locate_intervals",
     "scan_headers",

@@ -32,7 +32,7 @@ import uuid as uuid_mod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntFlag
-from typing import Protocol
+from typing import Any, Protocol
 
 from rproctee.errors import RprocError
 from rproctee.tee.params import (
@@ -210,11 +210,16 @@ class TeeCore:
         two segments at a time per core). False: one call per segment.
     ``threads``
         worker threads for such a call; default: the usable cores.
+    ``compiled_segment_calls``
+        a LOAD_FW's per-segment calls to a PTA that offers a compiled path
+        for them (:meth:`TaEnv.segment_lane`) run at C speed, one call per
+        segment still; False: every call goes through :meth:`invoke`.
     """
 
     def __init__(self) -> None:
         self.threads = usable_cores()
         self.batch_segments = True
+        self.compiled_segment_calls = True
         self._regs: dict[UUID, _Registration] = {}
         self._ptas: dict[UUID, TrustedApplication] = {}
         self._instances: dict[UUID, _Instance] = {}
@@ -281,8 +286,7 @@ class TeeCore:
                     continue  # it died while this caller waited: a new one
                 if inst.sessions and not (reg.flags & TaFlags.MULTI_SESSION):
                     reason = (
-                        "TA is single-instance without MULTI_SESSION and has a "
-                        "session"
+                        "TA is single-instance without MULTI_SESSION and has a session"
                     )
                     return Answer(TeeResult.TEE_ERROR_BUSY, Origin.TEE, reason), None
                 return self._open_user(inst, ptypes, params, caller)
@@ -359,6 +363,15 @@ class TeeCore:
             return None
 
         return self._call(sess.instance, ptypes, params, entry)[0]
+
+    def segment_lane(self, sid: int, rproc_id: int) -> Any | None:
+        """The PTA's compiled segment calls on PTA session ``sid`` (see
+        :meth:`TaEnv.segment_lane`), or None."""
+        sess = self._sessions.get(sid)
+        if not self.compiled_segment_calls or sess is None or sess.instance is not None:
+            return None
+        factory = getattr(self._ptas[sess.uuid], "segment_lane", None)
+        return factory(rproc_id) if factory is not None else None
 
     def close_session(self, sid: int) -> None:
         """Close a session (a dead one is just forgotten)."""
@@ -462,8 +475,7 @@ def marshal(ptypes: int, params: Sequence[Param]) -> list[Param]:
     """
     slots = pad_params(params)
     return [
-        _marshal_slot(i, (ptypes >> (4 * i)) & 0xF, slots[i])
-        for i in range(NUM_PARAMS)
+        _marshal_slot(i, (ptypes >> (4 * i)) & 0xF, slots[i]) for i in range(NUM_PARAMS)
     ]
 
 
@@ -585,6 +597,18 @@ class TaEnv:
     def batch_segments(self) -> bool:
         """Whether LOAD_FW may hand all its segments over in one call."""
         return bool(self._core.batch_segments)
+
+    def segment_lane(self, sid: int, rproc_id: int) -> Any | None:
+        """The compiled ``TEE_InvokeTACommand`` of a PTA's segment commands.
+
+        A :class:`rproctee.kernels.PtaLane` for processor ``rproc_id`` when
+        ``sid`` is this TA's session to a PTA that offers one
+        (``segment_lane(rproc_id)``) and the core allows it
+        (``compiled_segment_calls``); else None: use :meth:`invoke_ta_command`.
+        """
+        return (
+            self._core.segment_lane(sid, rproc_id) if sid in self.own_sessions else None
+        )
 
     def open_ta_session(
         self, uuid: UUID | str, ptypes: int, params: Sequence[Param]

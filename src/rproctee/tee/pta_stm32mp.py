@@ -18,12 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any, NamedTuple
 
 import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+from rproctee import kernels
 from rproctee.errors import AddressError
 from rproctee.platform.memory import DeviceMemory
 from rproctee.tee.core import UUID
@@ -101,9 +103,9 @@ class PtaCommand(IntEnum):
 BATCH_RECORD = struct.Struct("<4Q32s")
 
 
-@dataclass(frozen=True)
-class SegmentTiming:
-    """Time the platform spent on one device-memory operation."""
+class SegmentTiming(NamedTuple):
+    """Time the platform spent on one device-memory operation (a named
+    tuple: thousands are made per load of many small segments)."""
 
     op: str
     da: int
@@ -274,6 +276,49 @@ class Stm32mpRemoteprocPta:
                 else {}
             ),
         }
+
+    # -- the compiled segment calls ---------------------------------------------
+    def segment_lane(self, rproc_id: int) -> Any:
+        """LOAD_SEGMENT_SHA256 and SET_MEMORY of this PTA, compiled, for one
+        processor (:class:`rproctee.kernels.PtaLane`): same checks, writes
+        and log as :meth:`invoke_command`, and it never answers an error
+        itself (it leaves such a call to :meth:`invoke_command`).
+
+        None with lazily faulted device memory, whose first touch is timed
+        write by write in Python.
+        """
+        mem = self.memory
+        if mem.prefault == "lazy":
+            return None
+        regions = mem.regions
+        return kernels.PtaLane(
+            self,
+            [r.da for r in regions],
+            [r.size for r in regions],
+            [r.pa for r in regions],
+            [mem.is_writable(i) for i in range(len(regions))],
+            [mem.array(i) for i in range(len(regions))],
+            rproc_id,
+            rproc_id in self.processor_ids,
+            fill_nonzero=self.policy is Policy.OPTEE,
+        )
+
+    def absorb_lane_log(self, lane: object) -> None:
+        """Move the writes a lane made into the memory's log and the timings,
+        in the order it made them (as its calls would have logged them)."""
+        ops, das, pas, lens, secs = lane.take_log()  # type: ignore[attr-defined]
+        names = ("copy", "zero")
+        op_names = [names[o] for o in ops.tolist()]
+        das_l, lens_l = das.tolist(), lens.tolist()
+        self.memory.append_records(
+            list(zip(op_names, das_l, pas.tolist(), lens_l, strict=True))
+        )
+        self.timings.extend(
+            map(
+                SegmentTiming._make,
+                zip(op_names, das_l, lens_l, secs.tolist(), strict=True),
+            )
+        )
 
     # -- helpers ------------------------------------------------------------
     def _known_id(self, rproc_id: int, code: TeeResult | None = None) -> None:

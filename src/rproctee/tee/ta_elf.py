@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from rproctee.elf import Phdr
 from rproctee.tee.results import TaPanic, TeeError, TeeResult
 
@@ -301,7 +303,8 @@ def find_rsc_table(r: SharedReader, base: int, size: int) -> RscSection:
     """
     e = read_ehdr(r, base)
     shdrs, names, names_size = section_names(r, base, size, e)
-    for i in range(e.e_shnum):
+    for i in range(_first_deciding_section(r, shdrs, names, names_size, e.e_shnum),
+                   e.e_shnum):  # fmt: skip
         sh_name, sh_addr, sh_offset, sh_size, _ = _shdr(r, shdrs + i * SHDR_SIZE)
         if sh_name >= names_size:
             raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")
@@ -310,6 +313,40 @@ def find_rsc_table(r: SharedReader, base: int, size: int) -> RscSection:
             check_rsc_table(r, base, size, found, strict=False)
             return found
     raise TeeError(TeeResult.TEE_ERROR_NO_DATA, "no .resource_table section")
+
+
+def _first_deciding_section(
+    r: SharedReader, shdrs: int, names: int, names_size: int, shnum: int
+) -> int:
+    """Where upstream's section loop first stops: a bad ``sh_name`` or a name
+    that matches; the sections before it only pass by.
+
+    A firmware of thousands of sections would otherwise cost a read and a
+    compare in Python each. Found on one read of both tables (all in the
+    memref; when not, 0: the loop reads header by header and meets the
+    fault where upstream would); the loop then reads that section again
+    and decides, so the answer is the loop's own.
+    """
+    table_end, names_end = shdrs + shnum * SHDR_SIZE, names + names_size
+    if min(shdrs, names) < 0 or max(table_end, names_end) > len(r.view):
+        return 0
+    sh_name = np.frombuffer(r.view, "<u4", shnum * 10, shdrs)[::10]
+    blob = bytes(r.view[names:names_end])
+    decides = (sh_name >= names_size) | np.isin(sh_name, _rsc_name_offsets(blob))
+    hits = np.flatnonzero(decides)
+    return int(hits[0]) if hits.size else shnum
+
+
+def _rsc_name_offsets(blob: bytes) -> list[int]:
+    """Offsets in a name table where upstream's bounded strncmp reads
+    ``.resource_table``: the whole name, or a prefix cut by the table's end."""
+    found, at = [], blob.find(RSC_NAME)
+    while at >= 0:
+        found.append(at)
+        at = blob.find(RSC_NAME, at + 1)
+    tail = max(0, len(blob) - len(RSC_NAME) + 1)
+    found += [k for k in range(tail, len(blob)) if RSC_NAME.startswith(blob[k:])]
+    return found
 
 
 def find_rsc_section_strict(

@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from rproctee import kernels
 from rproctee.elf import Phdr
 from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
 from rproctee.tee.policy import Policy
@@ -105,9 +108,10 @@ class FirmwareLoad:
         self.tokens: list[int] = []
         self.copy = b""
         self.hdr = (0, 0, 0, 0, 0)
-        self.table: list[HashEntry] = []
-        #: index of the first hash entry of each p_paddr (see segment_hash)
-        self.first_entry: dict[int, int] = {}
+        #: the TA's private copy of the hash table (64-byte entries)
+        self.hash_raw = b""
+        self._table: list[HashEntry] | None = None
+        self._first_entry: dict[int, int] | None = None
         self.report: LoadReport = LoadReport(ctx.rproc_id)
         self.wrote = False
         self.copies = 0
@@ -326,13 +330,34 @@ class FirmwareLoad:
         if len(raw) % ENTRY_SIZE:
             raise _bad(f"HASHTABLE length {len(raw)} is not a multiple of 64")
         self._alloc(len(raw), "hash table copy")
-        self.table = [
-            HashEntry(Phdr.unpack(raw[k : k + 32]), raw[k + 32 : k + 64])
-            for k in range(0, len(raw), ENTRY_SIZE)
-        ]
-        self.first_entry = {}
-        for k, entry in enumerate(self.table):
-            self.first_entry.setdefault(entry.phdr.p_paddr, k)
+        self.hash_raw = raw
+        self._table = self._first_entry = None
+
+    @property
+    def table(self) -> list[HashEntry]:
+        """The hash table's entries (decoded once, when first asked for)."""
+        if self._table is None:
+            raw = self.hash_raw
+            self._table = [
+                HashEntry(Phdr.unpack(raw[k : k + 32]), raw[k + 32 : k + 64])
+                for k in range(0, len(raw), ENTRY_SIZE)
+            ]
+        return self._table
+
+    @property
+    def first_entry(self) -> dict[int, int]:
+        """Index of the first hash entry of each p_paddr (see segment_hash)."""
+        if self._first_entry is None:
+            self._first_entry = {}
+            for k, entry in enumerate(self.table):
+                self._first_entry.setdefault(entry.phdr.p_paddr, k)
+        return self._first_entry
+
+    def first_entry_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The same index as sorted arrays: distinct p_paddr, first entry."""
+        words = np.frombuffer(self.hash_raw, dtype="<u4").reshape(-1, 16)
+        keys, first = np.unique(words[:, 3], return_index=True)
+        return keys.astype(np.uint32), first.astype(np.int64)
 
     def num_img(self) -> int:
         """NUM_IMG: NO_DATA / BAD_FORMAT / NO_DATA for 0."""
@@ -373,7 +398,10 @@ class FirmwareLoad:
     def load_image(self, image: int, base: int, size: int) -> None:
         """Spec 2.6 for one image: every PT_LOAD, in program-header order."""
         _ehdr, table = phdr_table_start(self.r, base, size)
-        i = -1
+        start, done = self._compiled_phdr_loop(base, size, table)
+        if done:
+            return
+        i = start - 1
         # Upstream's loop condition reads e_phnum from the shared buffer on
         # every pass (the table address is taken once): the caller can end the
         # loop early and drop signed segments (W2, by TOCTOU).
@@ -424,6 +452,65 @@ class FirmwareLoad:
             raise _bad(f"segment p_paddr {ph.p_paddr:#x}: source outside images")
         return entry.digest
 
+    # -- the per-segment calls at C speed ------------------------------------
+    def _lane(self) -> Any | None:
+        """The PTA's compiled segment calls (``TaEnv.segment_lane``), when
+        nothing watches the load's phases (a hook sees every call, and may
+        act between two of them: those loads make each call in Python)."""
+        if self._phases_watched() or self.ta.pta_session is None:
+            return None
+        return self.ta.env.segment_lane(self.ta.pta_session, self.ctx.rproc_id)
+
+    def _compiled_phdr_loop(self, base: int, size: int, table: int) -> tuple[int, bool]:
+        """optee: upstream's program-header loop of one image, compiled
+        (:func:`rproctee.kernels.optee_segment_loop`), one LOAD_SEGMENT_SHA256
+        and SET_MEMORY call per segment as the Python loop makes them.
+
+        Returns
+        -------
+        (int, bool)
+            The program header the Python loop resumes at, and whether the
+            image is done. The loop stops at the first check or call that
+            would not succeed; the Python loop then answers it exactly.
+        """
+        lane = self._lane()
+        if lane is None:
+            return 0, False
+        keys, first = self.first_entry_arrays()
+        end = self.img_off + self.hdr[4]
+        i, stage, paddr, filesz, memsz, copies = kernels.optee_segment_loop(
+            lane, self.r.view, self.r.addr, base, size, table, 0,
+            self.hash_raw, keys, first, self.img_off, end,
+        )  # fmt: skip
+        self._absorb(lane, copies)
+        if stage == kernels.STAGE_FILL:
+            # its file bytes are loaded: the zero-fill call is left
+            self.wrote = True
+            self.fill_tail(paddr, filesz, memsz)
+            return i + 1, False
+        return i, stage == kernels.STAGE_DONE
+
+    def _compiled_planned_calls(self, records: bytes) -> int:
+        """strict: the planned segments' calls, compiled; the index of the
+        first record the Python loop must still load (``len`` when none)."""
+        lane = self._lane()
+        if lane is None:
+            return 0
+        k, stage, copies = kernels.planned_segment_loop(lane, self.r.view, records, 0)
+        self._absorb(lane, copies)
+        if stage == kernels.STAGE_FILL:
+            src, da, filesz, memsz, _digest = BATCH_RECORD.unpack_from(records, 64 * k)
+            self.wrote = True
+            self.fill_tail(da, filesz, memsz)
+            return int(k) + 1
+        return int(k)
+
+    def _absorb(self, lane: Any, copies: int) -> None:
+        if lane.count:
+            self.wrote = True
+        self.copies += copies
+        lane.commit()  # its writes join the platform's log, in order
+
     def load_segment(self, src: int, ph: Phdr, digest: bytes) -> None:
         """PTA LOAD_SEGMENT_SHA256, then SET_MEMORY for the memsz tail."""
         if ph.p_filesz:
@@ -447,14 +534,18 @@ class FirmwareLoad:
                 # whatever the platform answered: the caller's buffer was read
                 self.phase("segment_copy_after", **info)
         if ph.p_filesz < ph.p_memsz:
-            fill: list[Param] = [
-                self._id(),
-                Value((ph.p_paddr + ph.p_filesz) & U32, 0, VI),
-                Value(ph.p_memsz - ph.p_filesz, 0, VI),
-                Value(0, 0, VI),
-            ]
-            self.wrote = True
-            self.ta.pta(PtaCommand.SET_MEMORY, param_types(VI, VI, VI, VI), fill)
+            self.fill_tail(ph.p_paddr, ph.p_filesz, ph.p_memsz)
+
+    def fill_tail(self, paddr: int, filesz: int, memsz: int) -> None:
+        """PTA SET_MEMORY 0 over a segment's ``[filesz, memsz)`` tail."""
+        fill: list[Param] = [
+            self._id(),
+            Value((paddr + filesz) & U32, 0, VI),
+            Value(memsz - filesz, 0, VI),
+            Value(0, 0, VI),
+        ]
+        self.wrote = True
+        self.ta.pta(PtaCommand.SET_MEMORY, param_types(VI, VI, VI, VI), fill)
 
     def rsc_table(self, base: int, size: int) -> tuple[int, int] | None:
         """Spec 2.7: locate, check and translate; None when there is none."""
@@ -519,13 +610,33 @@ class FirmwareLoad:
         """Strict: write the planned segments; on failure wipe the memories."""
         try:
             if not self._load_in_parallel():
-                for seg in self.strict_plan.segments:
-                    self.load_segment(seg.src, seg.phdr, seg.digest)
+                records = self._plan_records()
+                start = self._compiled_planned_calls(records) if records else 0
+                if not records or start < len(records) // BATCH_RECORD.size:
+                    for seg in self.strict_plan.segments[start:]:
+                        self.load_segment(seg.src, seg.phdr, seg.digest)
         except TeeError as exc:
             if self.wrote:
                 self.scrub(exc)
             raise
         self.ctx.rsc_pa, self.ctx.rsc_size = self.strict_plan.rsc
+
+    def _plan_records(self) -> bytes:
+        """The plan's segments as LOAD_SEGMENTS_SHA256 records (b"" when a
+        source offset does not fit one: those loads stay in Python)."""
+        plan = self.strict_plan
+        records = getattr(plan, "records", None)
+        if records is not None:
+            return bytes(records.tobytes())
+        segs = plan.segments
+        if any(s.src < 0 for s in segs):
+            return b""
+        return b"".join(
+            BATCH_RECORD.pack(
+                s.src, s.phdr.p_paddr, s.phdr.p_filesz, s.phdr.p_memsz, s.digest
+            )
+            for s in segs
+        )
 
     def _load_in_parallel(self) -> bool:
         """Strict: every planned segment in one LOAD_SEGMENTS_SHA256 call.
