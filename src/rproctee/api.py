@@ -106,6 +106,36 @@ class LoadResult:
     #: Where the answer came from (``TEE_ORIGIN_*`` name: ``TRUSTED_APP``,
     #: ``TEE``, ``API``...).
     origin: str = "TRUSTED_APP"
+    #: Page-fault records of the device memory made before this load (the
+    #: platform's prefault), which :meth:`profile` shows apart.
+    touched_before: int = 0
+
+    def profile(self) -> list[dict[str, Any]]:
+        """Where the time of LOAD_FW went, as ``rproctee load --profile``.
+
+        Returns
+        -------
+        list of dict
+            ``{"what", "bytes", "seconds", "gb_per_s"}`` rows: the prefault
+            of each region when the platform was built, then header copy and
+            signature check, ELF parse and checks, region checks, resource
+            table, first touch (lazy memory), copy+hash and zero-fill (summed
+            over segments) and the load step's wall time.
+        """
+        from rproctee.tee.ta_load import load_profile
+
+        touch = self.world.memory.first_touch
+        rows = [
+            {"what": f"prefault at platform build ({t.how}, {t.region})",
+             "bytes": t.len, "seconds": t.seconds,
+             "gb_per_s": t.len / t.seconds / 1e9 if t.seconds > 0 else None}
+            for t in touch[: self.touched_before]
+        ]  # fmt: skip
+        ta = self.world.ta()
+        last = ta.last_load if ta is not None else None
+        return rows + load_profile(
+            last, self.world.pta.timings, touch[self.touched_before :]
+        )
 
     @property
     def ok(self) -> bool:
@@ -144,6 +174,7 @@ def load(
     node: str | None = None,
     accept_ecdsa: bool | None = None,
     rproc_id: int = 0,
+    threads: int | None = None,
 ) -> LoadResult:
     """Load a signed image through a TEE session, as ``rproctee load`` does.
 
@@ -164,11 +195,16 @@ def load(
         Override whether the platform verifies ECDSA P-256.
     rproc_id : int
         The processor id for the session and LOAD_FW.
+    threads : int, optional
+        Worker threads copying and hashing segments (``strict``; default:
+        the usable cores). The answer, the write log and the first error do
+        not depend on it.
 
     Returns
     -------
     LoadResult
-        A TEE refusal is a result (``result.ok`` is False), not an exception.
+        A TEE refusal is a result (``result.ok`` is False), not an exception;
+        ``result.profile()`` says where the time went.
 
     Raises
     ------
@@ -182,6 +218,10 @@ def load(
     data = _image_bytes(image)
     world = secure_world(platform, key=key, policy=policy, node=node,
                          accept_ecdsa=accept_ecdsa)  # fmt: skip
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ApiError(f"threads = {threads!r}: expected an integer >= 1")
+        world.core.threads = threads
     return run_load(world, data, rproc_id)
 
 
@@ -298,12 +338,13 @@ def run_load(
     from rproctee.tee import Answer, TaCommand, TeeClientError, memref_in, value_in
 
     timings: list[Timing] = []
+    touched = len(world.memory.first_touch)
     t0 = time.perf_counter()
     try:
         session = open_session(world, rproc_id)
     except TeeClientError as exc:
         timings.append(Timing("open_session", time.perf_counter() - t0))
-        return _result(world, exc.answer, None, timings)
+        return _result(world, exc.answer, None, timings, touched)
     timings.append(Timing("open_session", time.perf_counter() - t0))
     with session:
         t1 = time.perf_counter()
@@ -317,7 +358,7 @@ def run_load(
             t2 = time.perf_counter()
             where = _get_rsc_table(session, rproc_id)
             timings.append(Timing("GET_RSC_TABLE", time.perf_counter() - t2))
-    return _result(world, answer, where, timings)
+    return _result(world, answer, where, timings, touched)
 
 
 def _ta_phases(world: SecureWorld) -> list[Timing]:
@@ -345,6 +386,7 @@ def _result(
     answer: Any,
     where: tuple[int, int] | None,
     timings: list[Timing],
+    touched_before: int = 0,
 ) -> LoadResult:
     table, error = _decode_table(world, where)
     regions = world.platform.regions
@@ -365,6 +407,7 @@ def _result(
         world=world,
         traceback=answer.traceback,
         origin=answer.origin.name,
+        touched_before=touched_before,
     )
 
 

@@ -109,3 +109,37 @@ def test_open_session_for_xtest_style_calls(image: bytes, key: PrivateKey) -> No
         assert answer.result == TeeResult.TEE_ERROR_BAD_PARAMETERS
     with pytest.raises(TeeClientError):
         rproctee.open_session(world, rproc_id=7)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_change_nothing_but_time(
+    image: bytes, key: PrivateKey, threads: int
+) -> None:
+    base, other = _load(image, key), _load(image, key, threads=threads)
+    assert other.world.core.threads == threads
+    assert (other.result, other.reason, other.writes) == (
+        base.result, base.reason, base.writes,
+    )  # fmt: skip
+    assert other.rsc_table == base.rsc_table
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_threads_must_be_a_positive_integer(
+    image: bytes, key: PrivateKey, threads: object
+) -> None:
+    with pytest.raises(ApiError, match="threads"):
+        _load(image, key, threads=threads)
+
+
+def test_profile_says_where_the_time_went(image: bytes, key: PrivateKey) -> None:
+    result = _load(image, key)
+    rows = {r["what"]: r for r in result.profile()}
+    copied = sum(w.len for w in result.writes if w.op == "copy")
+    assert rows["copy+hash"]["bytes"] == copied > 0
+    assert rows["copy+hash"]["gb_per_s"] > 0
+    for what in ("signature check", "ELF parse and checks", "load step (wall)"):
+        assert rows[what]["seconds"] >= 0
+    # the platform's prefault is its own row, not a first touch of the load
+    prefault = [w for w in rows if w.startswith("prefault at platform build")]
+    assert len(prefault) == len(result.world.memory.regions)
+    assert "first touch" not in rows

@@ -431,6 +431,64 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- per-segment overhead: many small segments against one large one --------------
+#: Image size of the per-segment overhead comparison.
+OVERHEAD_SIZE = 16 * MIB
+
+
+def run_overhead(
+    count: int, policy: str, rounds: int, progress: bool
+) -> dict[str, Any]:
+    """LOAD_FW of :data:`OVERHEAD_SIZE` as one segment and as ``count``
+    segments, one PTA call per segment, interleaved rounds.
+
+    Returns
+    -------
+    dict
+        ``size``, ``segments`` and per policy the median throughput of each
+        shape (bytes/s), their paired ratio (many / one) and the cost of one
+        more segment in microseconds.
+    """
+    one = build_bench_image(OVERHEAD_SIZE, 1, seed=2)
+    many = build_bench_image(OVERHEAD_SIZE, count, seed=3)
+    policies = ("optee", "strict") if policy == "both" else (policy,)
+    pairs = []
+    for p in policies:
+        a = _load_method(one, p, 1, batch=False)
+        b = _load_method(many, p, 1, batch=False)
+        a.name, b.name = f"{p} x1", f"{p} x{count}"
+        pairs.append((p, a, b))
+    methods = [m for _p, a, b in pairs for m in (a, b)]
+    for m in methods:
+        m.reset()
+        m.run()
+    _interleaved(methods, rounds, progress)
+    rows = {}
+    for p, a, b in pairs:
+        ta, tb = statistics.median(a.seconds), statistics.median(b.seconds)
+        rows[p] = {
+            "one": OVERHEAD_SIZE / ta,
+            "many": OVERHEAD_SIZE / tb,
+            "ratio": statistics.median(
+                x / y for x, y in zip(a.seconds, b.seconds, strict=True)
+            ),
+            "us_per_segment": (tb - ta) / count * 1e6,
+        }
+    return {"size": OVERHEAD_SIZE, "segments": count, "policies": rows}
+
+
+def format_overhead_table(over: dict[str, Any]) -> str:
+    """The per-segment overhead rows as a Markdown table."""
+    n = over["segments"]
+    lines = [f"| LOAD_FW {over['size'] // MIB} MiB | 1 segment GB/s | {n} segments "
+             "GB/s | ratio (paired) | us per extra segment |",
+             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for p, r in over["policies"].items():
+        lines.append(f"| {p} | {r['one'] / 1e9:.2f} | {r['many'] / 1e9:.2f} | "
+                     f"{r['ratio']:.2f} | {r['us_per_segment']:.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 # -- emulated core: instructions per second (rproctee.emu.bench) -------------------
 #: Row names of :func:`emulated_ips`' loops.
 IPS_ROWS = {"ram_loop": "emulated core, RAM loop",
@@ -542,6 +600,10 @@ def _lines(
 @click.option("--fresh-memory", "fresh", is_flag=True,
               help="Also load into new device memory each round, lazy and "
                    "prefaulted (first touch inside or outside the load).")  # fmt: skip
+@click.option("--small-segments", type=click.IntRange(0, 65535), default=4096,
+              show_default=True,
+              help="Also load 16 MiB as one segment and as this many (the "
+                   "per-segment cost); 0: skip.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--plot",
@@ -550,13 +612,16 @@ def _lines(
     help="Also sweep sizes (1 MiB-1 GiB) and segment counts; draw to PNG.",
 )
 def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds: int,
-              fresh: bool, as_json: bool, plot_to: Path | None) -> None:  # fmt: skip
+              fresh: bool, small_segments: int, as_json: bool,
+              plot_to: Path | None) -> None:  # fmt: skip
     """Time LOAD_FW against memcpy, SHA-256 and two peer loaders."""
     from rproctee.tee.core import usable_cores
 
     nbytes = parse_size(size)
     n = threads or usable_cores()
     result = run_bench(nbytes, segments, n, policy, rounds, True, fresh)
+    if small_segments:
+        result["per_segment"] = run_overhead(small_segments, policy, rounds, True)
     result["emulated_core"] = emulated_ips()
     if as_json:
         from rproctee.cli.output import emit_json
@@ -569,6 +634,8 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
         click.echo(f"{nbytes / MIB:g} MiB in {segments} segments, {policy}, "
                    f"{rounds} interleaved rounds (median, min-max)\n")  # fmt: skip
         click.echo(format_table(result))
+        if "per_segment" in result:
+            click.echo("\n" + format_overhead_table(result["per_segment"]))
         click.echo("\n" + format_ips_table(result["emulated_core"]))
     if plot_to is not None:
         plot(plot_to, segments, nbytes, n, policy, max(1, rounds // 2), True)

@@ -179,12 +179,11 @@ def load_cmd(
     world = _world(platform, node, key, policy, accept_ecdsa, heap_size)
     if threads is not None:
         world.core.threads = threads
-    built = len(world.memory.first_touch)
     with _progress(world, len(data)):
-        report = run_load(world, data, rproc_id)
+        report, result = run_load(world, data, rproc_id)
     report["key"] = _key_source(world, key)
     if profile:
-        report["profile"] = _profile(world, built)
+        report["profile"] = result.profile()
     click.echo(f"PTA verification key: {report['key']}", err=True)
     if as_json:
         emit_json(report)
@@ -202,42 +201,39 @@ PROGRESS_MIN_BYTES = 32 << 20
 @contextlib.contextmanager
 def _progress(world: SecureWorld, total: int) -> Iterator[None]:
     """A rich progress bar on stderr while LOAD_FW copies, when stderr is a
-    terminal and the image is large; fed by the TA's phase hook."""
+    terminal and the image is large.
+
+    Fed by polling the platform's copy timings from a thread, not by a phase
+    hook: a hook is taken to watch the load, which keeps it on the Python
+    per-segment calls (no batching, no worker threads, no compiled calls).
+    """
     if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
         yield
         return
+    import threading
+
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    timings = world.pta.timings
+    first = len(timings)
+    done = threading.Event()
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("LOAD_FW", total=total)
 
-        def advance(name: str, info: dict[str, Any]) -> None:
-            if name == "segment_copy_after":
-                bar.advance(task, info["size"])
+        def poll() -> None:
+            while not done.wait(0.1):
+                copied = sum(t.len for t in timings[first:] if t.op == "copy")
+                bar.update(task, completed=copied)
 
-        world.on_phase = advance
+        poller = threading.Thread(target=poll, name="load-progress", daemon=True)
+        poller.start()
         try:
             yield
         finally:
-            world.on_phase = None
-
-
-def _profile(world: SecureWorld, built: int) -> list[dict[str, Any]]:
-    """``load_profile`` of the last LOAD_FW, after the platform's prefault."""
-    from rproctee.tee.ta_load import load_profile
-
-    ta = world.ta()
-    touch = world.memory.first_touch
-    rows = [
-        {"what": f"prefault at platform build ({t.how}, {t.region})",
-         "bytes": t.len, "seconds": t.seconds,
-         "gb_per_s": t.len / t.seconds / 1e9 if t.seconds > 0 else None}
-        for t in touch[:built]
-    ]  # fmt: skip
-    last = ta.last_load if ta is not None else None
-    return rows + load_profile(last, world.pta.timings, touch[built:])
+            done.set()
+            poller.join()
 
 
 def _print_profile(rows: list[dict[str, Any]]) -> None:
@@ -261,16 +257,17 @@ def _key_source(world: SecureWorld, key: Path | None) -> str:
 
 def run_load(
     world: SecureWorld, image: bytes | memoryview, rproc_id: int = 0
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], LoadResult]:
     """:func:`rproctee.api.run_load` on ``world``, as a JSON-ready report.
 
     Returns
     -------
-    dict
-        ``result``, ``code``, ``reason``, ``rsc_table`` (GET_RSC_TABLE's
-        address and size, the table decoded from device memory, or a
-        ``warning``), ``writes`` (with their region), ``timings`` (per phase),
-        ``segments`` (per device write) and ``heap_peak``.
+    (dict, LoadResult)
+        The report: ``result``, ``code``, ``reason``, ``rsc_table``
+        (GET_RSC_TABLE's address and size, the table decoded from device
+        memory, or a ``warning``), ``writes`` (with their region), ``timings``
+        (per phase), ``segments`` (per device write) and ``heap_peak``; and
+        the API's result it was made from.
     """
     from rproctee.api import run_load as api_run_load
 
@@ -296,7 +293,7 @@ def run_load(
     }
     if result.traceback:
         report["traceback"] = result.traceback
-    return report
+    return report, result
 
 
 def _table_report(world: SecureWorld, result: LoadResult) -> dict[str, Any] | None:

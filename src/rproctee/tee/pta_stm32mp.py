@@ -96,6 +96,13 @@ class PtaCommand(IntEnum):
     #: many leading ranges DA_TO_PA_WRITABLE would accept, all checked in
     #: one pass (the strict plan's region checks of many segments).
     RANGES_WRITABLE = 0x1003
+    #: Model extension, strict platforms only (not upstream): [0] id;
+    #: [1] a/b = device address low/high; [2] memref in = expected bytes;
+    #: [3] out a = 1 when device memory there holds exactly those bytes,
+    #: else 0 (ACCESS_DENIED: the range is not inside one region). The
+    #: strict TA checks that the resource table it loaded is the copy it
+    #: validated, without hashing its segment a second time.
+    MEMORY_EQUALS = 0x1004
 
 
 #: One record of LOAD_SEGMENTS_SHA256: memref offset, da, filesz, memsz
@@ -271,6 +278,7 @@ class Stm32mpRemoteprocPta:
                     PtaCommand.DA_TO_PA_WRITABLE: self._da_to_pa_writable,
                     PtaCommand.LOAD_SEGMENTS_SHA256: self._load_segments,
                     PtaCommand.RANGES_WRITABLE: self._ranges_writable,
+                    PtaCommand.MEMORY_EQUALS: self._memory_equals,
                 }
                 if self.policy is Policy.STRICT
                 else {}
@@ -594,6 +602,19 @@ class Stm32mpRemoteprocPta:
             return
         pairs = np.frombuffer(raw, dtype="<u8").reshape(-1, 2)
         out.a = self.memory.writable_prefix(pairs[:, 0], pairs[:, 1])
+
+    def _memory_equals(self, ptypes: int, params: list[Param]) -> None:
+        cmd = PtaCommand.MEMORY_EQUALS
+        _check_types(cmd, ptypes, param_types(VI, VI, MI, VO))
+        loc, expected = _value(params, 1), _memref(params, 2).view()
+        da = loc.b << 32 | loc.a
+        self._known_id(_value(params, 0).a, TeeResult.TEE_ERROR_BAD_PARAMETERS)
+        try:
+            held = self.memory.view_da(da, len(expected))
+        except AddressError as exc:
+            raise _fail(TeeResult.TEE_ERROR_ACCESS_DENIED, str(exc)) from exc
+        same = hmac.compare_digest(held.tobytes(), bytes(expected))
+        _value(params, 3).a = int(same)
 
     def _verify_digest(self, ptypes: int, params: list[Param]) -> None:
         cmd = PtaCommand.VERIFY_DIGEST

@@ -615,11 +615,41 @@ class FirmwareLoad:
                 if not records or start < len(records) // BATCH_RECORD.size:
                     for seg in self.strict_plan.segments[start:]:
                         self.load_segment(seg.src, seg.phdr, seg.digest)
+            self._loaded_table_is_the_validated_one()
         except TeeError as exc:
             if self.wrote:
                 self.scrub(exc)
             raise
         self.ctx.rsc_pa, self.ctx.rsc_size = self.strict_plan.rsc
+
+    def _loaded_table_is_the_validated_one(self) -> None:
+        """Strict: the resource table in device memory is the private copy
+        the plan validated (PTA MEMORY_EQUALS), else SECURITY.
+
+        The PTA hashed what landed against the signed digest, so the loaded
+        table is signed; equal to the validated copy, it is also valid. The
+        caller cannot show one table to the plan and load another (checklist
+        5.6), and the segment holding it is hashed once, not twice.
+        """
+        copy = getattr(self.strict_plan, "rsc_copy", None)
+        if copy is None:
+            return
+        da, table = copy
+        equal = Value(kind=VO)
+        params: list[Param] = [
+            self._id(),
+            Value(da & U32, da >> 32, VI),
+            Memref(table, kind=MI, addr=0x100000),
+            equal,
+        ]
+        self.ta.pta(PtaCommand.MEMORY_EQUALS, param_types(VI, VI, MI, VO), params)
+        if not equal.a:
+            raise _err(
+                TeeResult.TEE_ERROR_SECURITY,
+                f"resource table at da {da:#x}: the loaded bytes are not the "
+                "copy validated before the load (the shared buffer changed "
+                "between the checks and the copy)",
+            )
 
     def _plan_records(self) -> bytes:
         """The plan's segments as LOAD_SEGMENTS_SHA256 records (b"" when a
