@@ -531,6 +531,10 @@ def test_strict_validates_the_table_that_is_loaded(
     after_plan(w, buf, put(RSC_AT, "<I", 2))
     ans = load(s, buf)
     assert not ans.ok, "strict accepted a table it never saw in loaded memory"
-    assert ans.result == R.TEE_ERROR_SECURITY, ans  # the private copy is unsigned
-    assert w.memory.writes == []  # refused in the plan, before any write
+    # the loaded (signed) table is not the private copy the plan validated:
+    # found once loaded, without hashing the segment twice, and wiped
+    assert ans.result == R.TEE_ERROR_SECURITY, ans
+    assert "not the copy validated" in ans.reason, ans.reason
+    assert w.ta().last_load.scrubbed  # type: ignore[union-attr]
+    assert w.memory.writes[-1].op == "scrub"
     failed_cleanly("strict", w, ans)

@@ -222,10 +222,13 @@ def _progress(world: SecureWorld, total: int) -> Iterator[None]:
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("LOAD_FW", total=total)
 
+        def show() -> None:
+            copied = sum(t.len for t in timings[first:] if t.op == "copy")
+            bar.update(task, completed=copied)
+
         def poll() -> None:
             while not done.wait(0.1):
-                copied = sum(t.len for t in timings[first:] if t.op == "copy")
-                bar.update(task, completed=copied)
+                show()
 
         poller = threading.Thread(target=poll, name="load-progress", daemon=True)
         poller.start()
@@ -234,6 +237,7 @@ def _progress(world: SecureWorld, total: int) -> Iterator[None]:
         finally:
             done.set()
             poller.join()
+            show()
 
 
 def _print_profile(rows: list[dict[str, Any]]) -> None:

@@ -358,7 +358,7 @@ def find_rsc_section_strict(
     buffer once, and every decision is taken on those private copies (no
     double fetch, checklist 5.6); the ELF header is the one the plan already
     read. Only the section's placement is checked here: the table's bytes are
-    validated later, from a private copy proven to be the signed bytes.
+    validated later, from a private copy that must be what is loaded.
 
     Raises
     ------

@@ -13,12 +13,14 @@ upstream rejects too) and adds, each with its own reason:
   and each segment lies whole in one region;
 * the resource table lies in the file-backed part of a loaded segment of its
   image and ``sh_addr`` is where those bytes are loaded;
-* the table is validated from a private copy proven to be the signed bytes
-  (not from the shared buffer, which may change before the copy), entries
-  included, by the one parser the normal world uses
-  (:func:`rproctee.rsctable.parse_resource_table`): a table Linux would
-  refuse (a vdev declaring vrings past the table, a ``config_len`` that wraps,
-  entry offsets inside the header...) is refused at LOAD_FW.
+* the table is validated from a private copy (not from the shared buffer,
+  which may change before the copy), entries included, by the one parser
+  the normal world uses (:func:`rproctee.rsctable.parse_resource_table`): a
+  table Linux would refuse (a vdev declaring vrings past the table, a
+  ``config_len`` that wraps, entry offsets inside the header...) is refused
+  at LOAD_FW; once loaded (and hashed by the platform against the signed
+  digest) the table in device memory must be that very copy
+  (``FirmwareLoad._loaded_table_is_the_validated_one``).
 
 Unless a phase hook watches, the segment checks run on numpy arrays of all
 program headers of an image at once (thousands of small segments would
@@ -28,8 +30,6 @@ first refused segment is handed to the per-segment checks to raise.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -228,6 +228,9 @@ class StrictPlan:
     def __init__(self, load: FirmwareLoad) -> None:
         self.load = load
         self.rsc: tuple[int, int] = (0, 0)
+        #: (sh_addr, bytes) of the resource table the plan validated: the
+        #: executor checks that the loaded table is exactly this copy
+        self.rsc_copy: tuple[int, bytes] | None = None
         self.cursor = 0
         self.signed_loads: list[int] = []
         self._rows = _Rows.of_segments([])
@@ -553,32 +556,34 @@ class StrictPlan:
             if exc.result == TeeResult.TEE_ERROR_NO_DATA:
                 return
             raise
-        seg = self._rsc_loaded(i, s, mine)
+        self._rsc_loaded(i, s, mine)
         t0 = time.perf_counter()
         try:
-            self._rsc_signed(base, s, seg)
+            self._rsc_signed(base, s)
         finally:
             self.load.marks.append(
-                ("resource table", seg.phdr.p_filesz, time.perf_counter() - t0)
+                ("resource table", s.sh_size, time.perf_counter() - t0)
             )
         if self.rsc[1]:
             raise _fmt("more than one image has a resource table")
         self.rsc = (s.sh_addr, s.sh_size)
 
-    def _rsc_signed(self, base: int, s: RscSection, seg: Segment) -> None:
+    def _rsc_signed(self, base: int, s: RscSection) -> None:
         """Validate the table bytes that will be loaded, not a caller's copy.
 
         ``find_rsc_table`` checked the bytes at ``sh_offset`` in the shared
         buffer, which the caller may change before the segment is copied
         (checklist 5.6): a valid table shown during the plan and the signed,
         invalid one put back for the copy passed every check. Read the table
-        once into a private copy, run the same checks on that copy, and prove
-        it is the signed content: the segment hashed with the private copy in
-        place of the table bytes must give the signed digest. The PTA then
-        hashes what lands in memory against the same digest, so the loaded
-        table is the validated one.
+        once into a private copy and run the checks on that copy
+        (:attr:`rsc_copy`). That it is the signed content is settled after
+        the copy, without hashing its segment a second time: the PTA hashes
+        what lands in device memory against the signed digest, and the
+        executor then asks the PTA whether the loaded table is this very
+        copy (MEMORY_EQUALS); when it is not, the load fails with SECURITY
+        and is wiped.
         """
-        ld, ph = self.load, seg.phdr
+        ld = self.load
         at = base + s.sh_offset
         ld._alloc(s.sh_size, "resource table copy")
         table = ld.r.read(at, s.sh_size)
@@ -588,19 +593,7 @@ class StrictPlan:
             strict=True,
         )  # fmt: skip
         _check_entries(table)
-        end = seg.src + ph.p_filesz
-        # hashed in place: the segment around the table is never copied out
-        # of the shared buffer (a 32 MiB segment would be 32 MiB of new
-        # pages), only the table itself, privately, above
-        h = hashlib.sha256(_shared(ld.r, seg.src, at - seg.src))
-        h.update(table)
-        h.update(_shared(ld.r, at + s.sh_size, end - at - s.sh_size))
-        if not hmac.compare_digest(h.digest(), seg.digest):
-            raise TeeError(
-                TeeResult.TEE_ERROR_SECURITY,
-                f"segment holding the resource table (p_paddr {ph.p_paddr:#x}) "
-                "does not hash to its signed digest",
-            )
+        self.rsc_copy = (s.sh_addr, table)
 
     @staticmethod
     def _rsc_loaded(i: int, s: RscSection, mine: Iterable[Segment]) -> Segment:
@@ -618,18 +611,6 @@ class StrictPlan:
             f"image {i} .resource_table [sh_offset {s.sh_offset:#x}, "
             f"+{s.sh_size:#x}) is not inside the file bytes of a PT_LOAD"
         )
-
-
-def _shared(r: SharedReader, off: int, n: int) -> memoryview | bytes:
-    """``r.read(off, n)`` without the copy where the bytes lie in the memref.
-
-    The plan has checked that a segment lies inside the images, so this is
-    the case for every caller; a range reaching past the memref still goes
-    through :meth:`SharedReader.read` (zero-padded page, or a TA panic).
-    """
-    if 0 <= off and off + n <= len(r.view):
-        return r.view[off : off + n]
-    return r.read(off, n)
 
 
 def _check_entries(table: bytes) -> None:
