@@ -367,15 +367,21 @@ def find_rsc_section_strict(
         CORRUPT_OBJECT as spec 2.7 says (with strict's extra refusals).
     """
     at = check_shdr_table(r, base, size, e)
-    shdrs = list(struct.iter_unpack("<10I", r.read(at, e.e_shnum * SHDR_SIZE)))
-    strtab = shdrs[e.e_shstrndx]
+    shdrs = np.frombuffer(r.read(at, e.e_shnum * SHDR_SIZE), "<u4").reshape(-1, 10)
+    strtab = shdrs[e.e_shstrndx].tolist()
     str_off, str_size = check_name_table(
         (strtab[0], strtab[3], strtab[4], strtab[5], 0), size
     )
-    names = SharedReader(memoryview(r.read(base + str_off, str_size)), 0)
+    blob = r.read(base + str_off, str_size)
+    names = SharedReader(memoryview(blob), 0)
+    # only sections with a bad sh_name or a name strncmp would take for the
+    # table can decide anything; the others pass (thousands, in a firmware
+    # of thousands of segments, each costing a compare in Python)
+    sh_names = shdrs[:, 0]
+    deciding = (sh_names >= str_size) | np.isin(sh_names, _rsc_name_offsets(blob))
     found: RscSection | None = None
-    for i, sh in enumerate(shdrs):
-        sh_name, sh_addr, sh_offset, sh_size = sh[0], sh[3], sh[4], sh[5]
+    for i in np.flatnonzero(deciding).tolist():
+        sh_name, _t, _f, sh_addr, sh_offset, sh_size = shdrs[i, :6].tolist()
         if sh_name >= str_size:
             raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")
         if not _exact_name(names, 0, str_size, sh_name):

@@ -59,6 +59,10 @@ VI, VO, MI = ParamType.VALUE_INPUT, ParamType.VALUE_OUTPUT, ParamType.MEMREF_INP
 ENTRY_SIZE = 64
 E_PHNUM_OFFSET = 44  # Elf32_Ehdr.e_phnum
 ALGOS = {1: TEE_ALG_RSASSA_PKCS1_V1_5_SHA256, 2: TEE_ALG_ECDSA_P256}
+#: Mean bytes per segment under which a strict load makes the compiled
+#: per-segment calls rather than one LOAD_SEGMENTS_SHA256 (whose per-record
+#: checks run in Python, ~25 us each).
+BATCH_MIN_MEAN = 256 << 10
 #: Answers of LOAD_SEGMENTS_SHA256 that mean "nothing written, not here".
 _BATCH_REFUSED = (
     TeeResult.TEE_ERROR_NOT_SUPPORTED,
@@ -461,6 +465,10 @@ class FirmwareLoad:
             return None
         return self.ta.env.segment_lane(self.ta.pta_session, self.ctx.rproc_id)
 
+    def _lane_offered(self) -> bool:
+        """Whether the compiled per-segment calls would run for this load."""
+        return self._lane() is not None
+
     def _compiled_phdr_loop(self, base: int, size: int, table: int) -> tuple[int, bool]:
         """optee: upstream's program-header loop of one image, compiled
         (:func:`rproctee.kernels.optee_segment_loop`), one LOAD_SEGMENT_SHA256
@@ -652,21 +660,10 @@ class FirmwareLoad:
             )
 
     def _plan_records(self) -> bytes:
-        """The plan's segments as LOAD_SEGMENTS_SHA256 records (b"" when a
-        source offset does not fit one: those loads stay in Python)."""
-        plan = self.strict_plan
-        records = getattr(plan, "records", None)
-        if records is not None:
-            return bytes(records.tobytes())
-        segs = plan.segments
-        if any(s.src < 0 for s in segs):
-            return b""
-        return b"".join(
-            BATCH_RECORD.pack(
-                s.src, s.phdr.p_paddr, s.phdr.p_filesz, s.phdr.p_memsz, s.digest
-            )
-            for s in segs
-        )
+        """The plan's segments as LOAD_SEGMENTS_SHA256 records (a source
+        offset that does not fit the image is refused by the compiled
+        calls, and loaded, or refused, by the Python ones)."""
+        return bytes(self.strict_plan.records.tobytes())
 
     def _load_in_parallel(self) -> bool:
         """Strict: every planned segment in one LOAD_SEGMENTS_SHA256 call.
@@ -680,19 +677,18 @@ class FirmwareLoad:
         ``TeeCore.batch_segments`` off, or for fewer than two segments.
         False: nothing was written, make the per-segment calls.
         """
-        segs = self.strict_plan.segments
+        plan = self.strict_plan.records
         threads = self.ta.env.threads
-        loaded = [s for s in segs if s.phdr.p_filesz]
+        loaded = int(np.count_nonzero(plan["filesz"]))
         batch = self.ta.env.batch_segments
-        if not batch or len(loaded) < 2 or self._phases_watched():
+        if not batch or loaded < 2 or self._phases_watched():
             return False
-        records = b"".join(
-            BATCH_RECORD.pack(
-                s.src, s.phdr.p_paddr, s.phdr.p_filesz, s.phdr.p_memsz, s.digest
-            )
-            for s in segs
-            if s.phdr.p_memsz
-        )
+        if int(plan["filesz"].sum()) < BATCH_MIN_MEAN * loaded and self._lane_offered():
+            # small segments: the batch's per-record work in Python costs
+            # more than the compiled per-segment calls
+            return False
+        # the plan's rows are LOAD_SEGMENTS_SHA256 records (same layout)
+        records = plan[plan["memsz"] != 0].tobytes()
         params: list[Param] = [
             self._id(),
             Memref(self.r.view, kind=MI, addr=self.r.addr),
@@ -710,7 +706,7 @@ class FirmwareLoad:
                 return False
             raise
         finally:
-            self.copies += len(loaded)
+            self.copies += loaded
         return True
 
     def _phases_watched(self) -> bool:
