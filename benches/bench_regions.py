@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
+
+# shared with rproctee bench
+from rproctee.cli.bench_plan import PLAN_SEGMENTS
+from rproctee.cli.bench_plan import plan_image as _plan_image
+from rproctee.cli.bench_plan import plan_load as _plan_load
 
 
 def _table(n, seed):
@@ -32,82 +35,6 @@ def test_locate_intervals(benchmark, kmods, count):
 # of 4 KiB load at >= 0.5x the throughput of one 16 MiB segment; region checks
 # of 65,535 segments under 5 ms). The images are built once per module, without
 # a resource table (the region checks can then run again and again on one plan).
-
-PLAN_BASE = 0x20000000
-PLAN_SEGMENTS = {4096: (4096, 0x1040), 65535: (8, 64)}  # count: (filesz, stride)
-
-
-def _plan_elf(count: int) -> bytes:
-    """ELF32 of ``count`` PT_LOAD (every other one with a zero-filled tail)
-    and only the section-name table: ``firmware.build_elf`` gives each
-    segment a section, which 65,535 segments do not leave room for (and
-    the strict section lookup, not the plan, would then be timed)."""
-    filesz, stride = PLAN_SEGMENTS[count]
-    data_off = (52 + 32 * count + 15) & ~15
-    names = b"\0.shstrtab\0"
-    names_off = data_off + filesz * count
-    shoff = (names_off + len(names) + 3) & ~3
-    out = bytearray(shoff + 80)
-    k = np.arange(count, dtype=np.uint32)
-    phdrs = np.zeros((count, 8), dtype="<u4")
-    phdrs[:, 0] = 1  # PT_LOAD
-    phdrs[:, 1] = data_off + filesz * k
-    phdrs[:, 2] = phdrs[:, 3] = PLAN_BASE + stride * k
-    phdrs[:, 4] = filesz
-    phdrs[:, 5] = filesz + 8 * (k % 2)
-    phdrs[:, 6], phdrs[:, 7] = 6, 4  # PF_R | PF_W, align
-    out[52 : 52 + 32 * count] = phdrs.tobytes()
-    fill = np.repeat((k & 0xFF).astype(np.uint8), filesz)
-    out[data_off:names_off] = fill.tobytes()
-    out[names_off : names_off + len(names)] = names
-    out[shoff + 40 : shoff + 80] = struct.pack(
-        "<10I", 1, 3, 0, 0, names_off, len(names), 0, 0, 1, 0
-    )
-    out[0:52] = b"\x7fELF\x01\x01\x01" + bytes(9) + struct.pack(
-        "<HHIIIIIHHHHHH", 2, 40, 1, PLAN_BASE, 52, shoff, 0x5000200, 52, 32,
-        count, 40, 2, 1,
-    )  # fmt: skip
-    return bytes(out)
-
-
-def _plan_image(count):
-    """A signed image of :func:`_plan_elf` and the key that verifies it."""
-    from rproctee.image import KeySigner, build_image, generate_key
-
-    key = generate_key("rsa2048")
-    return build_image([_plan_elf(count)], KeySigner(key)), key
-
-
-def _plan_load(image, key):
-    """A FirmwareLoad of ``image`` through its signature check: the state
-    ``StrictPlan.build`` starts from."""
-    from rproctee.image import public_key_pem
-    from rproctee.platform import RegionSpec
-    from rproctee.platform.board import PlatformSpec
-    from rproctee.tee import TeeContext, build_secure_world
-    from rproctee.tee.params import Memref, ParamType, value_in
-    from rproctee.tee.ta_load import FirmwareLoad
-    from rproctee.tee.ta_remoteproc import TA_UUID
-
-    spec = PlatformSpec(
-        name="bench-plan",
-        regions=(RegionSpec("ram", PLAN_BASE, PLAN_BASE, 0x2000000),),
-        accept_ecdsa=False,
-        processor_ids=(0,),
-        default_key_pem=public_key_pem(key),
-        source="bench",
-        notes=(),
-    )
-    world = build_secure_world(spec, policy="strict", heap_size=len(image) * 3)
-    TeeContext(world.core).open_session(TA_UUID, [value_in(0)])
-    ta = world.ta()
-    load = FirmwareLoad(
-        ta, ta.add_context(0), Memref(image, kind=ParamType.MEMREF_INPUT)
-    )
-    load.capabilities()
-    load.save_header()
-    load.verify_signature()
-    return load
 
 
 @pytest.fixture(scope="module", params=sorted(PLAN_SEGMENTS))

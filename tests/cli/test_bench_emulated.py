@@ -23,6 +23,14 @@ def _stub_load_bench(monkeypatch: pytest.MonkeyPatch) -> None:
                           "fused": "f"}, "size": 1, "segments": 1,
               "policy": "strict", "rounds": 1, "methods": {"memcpy": row}}  # fmt: skip
     monkeypatch.setattr(bench_cmds, "run_bench", lambda *a, **k: dict(result))
+    over = {"size": 16 << 20, "segments": 4096, "policies": {"optee": {
+        "one": 1e9, "many": 6e8, "ratio": 0.6, "us_per_segment": 1.5}}}
+    monkeypatch.setattr(bench_cmds, "run_overhead", lambda *a, **k: over)
+    import rproctee.cli.bench_plan as bench_plan
+
+    checks = {"segments": 65535, "region_checks_ms": {"median": 4.0, "min": 3.5},
+              "plan_ms": {"median": 20.0, "min": 18.0}}  # fmt: skip
+    monkeypatch.setattr(bench_plan, "time_region_checks", lambda *a, **k: checks)
 
 
 @pytest.mark.skipif(
@@ -46,6 +54,8 @@ def test_bench_reports_emulated_instructions_per_second(
         )
     text = CliRunner().invoke(main, ["bench"]).stdout
     assert "| memcpy | 1.00 |" in text  # the load table, then the emulated one
+    assert "| optee | 1.00 | 0.60 | 0.60 | 1.5 |" in text  # per-segment cost
+    assert "strict plan of 65,535 segments: region checks 4.00 ms" in text
     assert "| method | instructions | seconds | instructions/s |" in text
     assert "| emulated core, RAM loop | 2,000,000 |" in text
     assert "| emulated core, MMIO polling | 200,000 |" in text
@@ -57,3 +67,18 @@ def test_without_unicorn_the_rows_say_why(monkeypatch: pytest.MonkeyPatch) -> No
     assert ips["rows"] == {}
     assert "pip install 'rproctee[emu]'" in ips["unavailable"]
     assert format_ips_table(ips).startswith("emulated core: not measured (")
+
+
+def test_per_segment_cost_and_region_checks_really_run() -> None:
+    """Small shapes of the two extra sections, measured for real."""
+    from rproctee.cli.bench_cmds import format_overhead_table, run_overhead
+    from rproctee.cli.bench_plan import time_region_checks
+
+    over = run_overhead(64, "both", 1, False)
+    assert over["segments"] == 64 and set(over["policies"]) == {"optee", "strict"}
+    for row in over["policies"].values():
+        assert row["one"] > 0 and row["many"] > 0 and row["ratio"] > 0
+    assert format_overhead_table(over).count("\n") == 3
+    checks = time_region_checks(4096, 1)
+    assert checks["segments"] == 4096
+    assert 0 < checks["region_checks_ms"]["min"] <= checks["plan_ms"]["median"]

@@ -489,6 +489,16 @@ def format_overhead_table(over: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_region_checks(checks: dict[str, Any]) -> str:
+    """One line: the strict plan's region checks and whole plan, in ms."""
+    rc, plan = checks["region_checks_ms"], checks["plan_ms"]
+    return (
+        f"strict plan of {checks['segments']:,} segments: region checks "
+        f"{rc['median']:.2f} ms median ({rc['min']:.2f} min), whole plan "
+        f"{plan['median']:.1f} ms median ({plan['min']:.1f} min)"
+    )
+
+
 # -- emulated core: instructions per second (rproctee.emu.bench) -------------------
 #: Row names of :func:`emulated_ips`' loops.
 IPS_ROWS = {"ram_loop": "emulated core, RAM loop",
@@ -604,6 +614,10 @@ def _lines(
               show_default=True,
               help="Also load 16 MiB as one segment and as this many (the "
                    "per-segment cost); 0: skip.")  # fmt: skip
+@click.option("--region-checks/--no-region-checks", default=True,
+              show_default=True,
+              help="Also time the strict plan's region checks of 65,535 "
+                   "segments.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--plot",
@@ -612,8 +626,8 @@ def _lines(
     help="Also sweep sizes (1 MiB-1 GiB) and segment counts; draw to PNG.",
 )
 def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds: int,
-              fresh: bool, small_segments: int, as_json: bool,
-              plot_to: Path | None) -> None:  # fmt: skip
+              fresh: bool, small_segments: int, region_checks: bool,
+              as_json: bool, plot_to: Path | None) -> None:  # fmt: skip
     """Time LOAD_FW against memcpy, SHA-256 and two peer loaders."""
     from rproctee.tee.core import usable_cores
 
@@ -622,6 +636,10 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
     result = run_bench(nbytes, segments, n, policy, rounds, True, fresh)
     if small_segments:
         result["per_segment"] = run_overhead(small_segments, policy, rounds, True)
+    if region_checks:
+        from rproctee.cli.bench_plan import time_region_checks
+
+        result["region_checks"] = time_region_checks(65535, rounds)
     result["emulated_core"] = emulated_ips()
     if as_json:
         from rproctee.cli.output import emit_json
@@ -636,6 +654,8 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
         click.echo(format_table(result))
         if "per_segment" in result:
             click.echo("\n" + format_overhead_table(result["per_segment"]))
+        if "region_checks" in result:
+            click.echo("\n" + format_region_checks(result["region_checks"]))
         click.echo("\n" + format_ips_table(result["emulated_core"]))
     if plot_to is not None:
         plot(plot_to, segments, nbytes, n, policy, max(1, rounds // 2), True)

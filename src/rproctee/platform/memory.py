@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rproctee import kernels
+from rproctee._lazylog import LazyRecords, _as_list
 from rproctee._typing import Buffer
 from rproctee.errors import AddressError
 
@@ -145,7 +147,7 @@ class DeviceMemory:
             )
         self.prefault = mode
         self.regions: tuple[RegionSpec, ...] = tuple(regions)
-        self.writes: list[WriteRecord] = []
+        self.writes: list[WriteRecord] = LazyRecords(WriteRecord)
         #: Page-fault time, per region at build (prefault) or per lazy write.
         self.first_touch: list[FirstTouch] = []
         self.backing_dir = Path(backing_dir) if backing_dir is not None else None
@@ -337,13 +339,21 @@ class DeviceMemory:
         region = self.regions[index]
         self.writes.append(WriteRecord(op, da, region.pa + (da - region.da), size))
 
-    def append_records(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
-        """Log writes already made elsewhere, ``(op, da, pa, len)`` each, in
-        order (the compiled segment calls, :class:`rproctee.kernels.PtaLane`)."""
-        # one append each: a recording log (linux.tracing) sees every write
-        append = self.writes.append
-        for row in rows:
-            append(WriteRecord._make(row))
+    def add_write_columns(self, *columns: Sequence[object]) -> None:
+        """Log writes already made elsewhere (the compiled segment calls,
+        :class:`rproctee.kernels.PtaLane`), in order, given as columns
+        ``op, da, pa, len`` (lists or numpy arrays of equal length).
+
+        The records are made when the log is first read: a load of
+        thousands of segments whose log nobody reads makes none.
+        """
+        if isinstance(self.writes, LazyRecords):
+            self.writes.add_columns(*columns)
+            return
+        # another list in its place (linux.tracing): it sees each append
+        rows = zip(*(_as_list(c) for c in columns), strict=True)
+        for record in map(tuple.__new__, repeat(WriteRecord), rows):
+            self.writes.append(record)
 
     def record(self, op: str, index: int, da: int, size: int) -> None:
         """Log a write made with ``record=False`` (parallel writers log in order)."""

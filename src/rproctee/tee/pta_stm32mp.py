@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from rproctee import kernels
+from rproctee._lazylog import LazyRecords
 from rproctee.errors import AddressError
 from rproctee.platform.memory import DeviceMemory
 from rproctee.tee.core import UUID
@@ -104,6 +106,9 @@ class PtaCommand(IntEnum):
     #: validated, without hashing its segment a second time.
     MEMORY_EQUALS = 0x1004
 
+
+#: Write-log operation names of the compiled calls' codes (taloop OP_*).
+_OP_NAMES = np.array(["copy", "zero"], dtype=object)
 
 #: One record of LOAD_SEGMENTS_SHA256: memref offset, da, filesz, memsz
 #: (u64 little-endian each), then the segment's signed SHA-256.
@@ -215,7 +220,7 @@ class Stm32mpRemoteprocPta:
         self.accept_ecdsa = accept_ecdsa
         self.policy = policy
         self.running = False  # the PTA's one global ON/OFF flag
-        self.timings: list[SegmentTiming] = []
+        self.timings: list[SegmentTiming] = LazyRecords(SegmentTiming)
         self.events: list[str] = []
         self._handler_cache: tuple[Policy, dict[int, _Handler]] | None = None
 
@@ -313,20 +318,17 @@ class Stm32mpRemoteprocPta:
 
     def absorb_lane_log(self, lane: object) -> None:
         """Move the writes a lane made into the memory's log and the timings,
-        in the order it made them (as its calls would have logged them)."""
+        in the order it made them (as its calls would have logged them);
+        as columns, made into records when first read."""
         ops, das, pas, lens, secs = lane.take_log()  # type: ignore[attr-defined]
-        names = ("copy", "zero")
-        op_names = [names[o] for o in ops.tolist()]
-        das_l, lens_l = das.tolist(), lens.tolist()
-        self.memory.append_records(
-            list(zip(op_names, das_l, pas.tolist(), lens_l, strict=True))
-        )
-        self.timings.extend(
-            map(
-                SegmentTiming._make,
-                zip(op_names, das_l, lens_l, secs.tolist(), strict=True),
-            )
-        )
+        names = _OP_NAMES[ops]
+        self.memory.add_write_columns(names, das, pas, lens)
+        timings = self.timings
+        if isinstance(timings, LazyRecords):
+            timings.add_columns(names, das, lens, secs)
+        else:
+            rows = zip(*(c.tolist() for c in (names, das, lens, secs)), strict=True)
+            timings.extend(map(tuple.__new__, repeat(SegmentTiming), rows))
 
     # -- helpers ------------------------------------------------------------
     def _known_id(self, rproc_id: int, code: TeeResult | None = None) -> None:
