@@ -6,7 +6,7 @@ at 2**32 or 2**64, and a hostile size may wrap.
 
 import numpy as np
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from _bounds cimport contains_u64, intersects_u64
 from rproctee._kernel_args import check_offset
@@ -91,6 +91,85 @@ def locate_intervals(const uint64_t[::1] addrs not None,
         for i in range(addrs.shape[0]):
             res[i] = _locate(addrs[i], sizes[i], bases, region_sizes)
     return out
+
+
+def first_unwritable(const uint64_t[:] addrs not None,
+                     const uint64_t[:] sizes not None,
+                     const uint64_t[::1] bases not None,
+                     const uint64_t[::1] region_sizes not None,
+                     const uint8_t[::1] writable not None):
+    """Index of the first interval the loader may not write, or ``len(addrs)``.
+
+    An interval may be written when the first region holding it whole (as
+    :func:`locate` finds it) has ``writable[region]`` set. One pass, stops
+    at the first refusal; the columns may be strided (two columns of one
+    ``(n, 2)`` array).
+
+    Raises
+    ------
+    ValueError
+        Columns of different lengths, or ``writable`` not one flag a region.
+    """
+    if addrs.shape[0] != sizes.shape[0]:
+        raise ValueError(
+            f"intervals: {addrs.shape[0]} addresses but {sizes.shape[0]} sizes"
+        )
+    _check_table(bases, region_sizes, "region table")
+    if writable.shape[0] != bases.shape[0]:
+        raise ValueError(
+            f"writable: {writable.shape[0]} flags for {bases.shape[0]} regions"
+        )
+    cdef Py_ssize_t i, n = addrs.shape[0], first = addrs.shape[0]
+    cdef int64_t k
+    with nogil:
+        for i in range(n):
+            k = _locate(addrs[i], sizes[i], bases, region_sizes)
+            if k < 0 or not writable[k]:
+                first = i
+                break
+    return first
+
+
+def segment_ranges(const uint64_t[:, ::1] rows not None):
+    """The device ranges a load plan writes, in check order.
+
+    ``rows`` are the plan's 64-byte records as ``(n, 8)`` u64 (source
+    offset, da, filesz, memsz, digest). Per segment: its file bytes
+    ``(da, filesz)`` when ``filesz``; its zero-filled tail
+    ``(da + filesz, memsz - filesz)`` when ``memsz > filesz``; the whole
+    segment ``(da, memsz)`` when it has both. Sums wrap modulo 2**64, as
+    numpy's ``uint64`` does.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Where each range comes from, ``3 * segment + kind`` (intp), and the
+        ``(da, size)`` rows (uint64, shape ``(m, 2)``).
+    """
+    if rows.shape[1] != 8:
+        raise ValueError(f"rows: {rows.shape[1]} words a record, expected 8")
+    cdef Py_ssize_t n = rows.shape[0], i, m = 0
+    at = np.empty(3 * n, dtype=np.intp)
+    out = np.empty((3 * n, 2), dtype=np.uint64)
+    cdef Py_ssize_t[::1] a = at
+    cdef uint64_t[:, ::1] o = out
+    cdef uint64_t da, filesz, memsz
+    with nogil:
+        for i in range(n):
+            da, filesz, memsz = rows[i, 1], rows[i, 2], rows[i, 3]
+            if filesz:
+                a[m] = 3 * i
+                o[m, 0], o[m, 1] = da, filesz
+                m += 1
+            if memsz > filesz:
+                a[m] = 3 * i + 1
+                o[m, 0], o[m, 1] = da + filesz, memsz - filesz
+                m += 1
+            if filesz and memsz > filesz:
+                a[m] = 3 * i + 2
+                o[m, 0], o[m, 1] = da, memsz
+                m += 1
+    return at[:m], out[:m]
 
 
 cdef bint _end_after(uint64_t a1, uint64_t s1, uint64_t a2, uint64_t s2) noexcept nogil:

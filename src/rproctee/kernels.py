@@ -80,6 +80,8 @@ DEFAULT_CHUNK: int = _mods["streamhash"].DEFAULT_CHUNK
 locate = _mods["regions"].locate
 locate_intervals = _mods["regions"].locate_intervals
 find_overlap = _mods["regions"].find_overlap
+first_unwritable = _mods["regions"].first_unwritable
+segment_ranges = _mods["regions"].segment_ranges
 LOC_OUTSIDE: int = _mods["regions"].LOC_OUTSIDE
 LOC_STRADDLE: int = _mods["regions"].LOC_STRADDLE
 LOC_ZERO_SIZE: int = _mods["regions"].LOC_ZERO_SIZE
@@ -105,6 +107,7 @@ __all__ = [
     "copy_and_hash_many",
     "copy_segment",
     "find_overlap",
+    "first_unwritable",
     "fused_impls",
     "load_backend",
     "load_segment",
@@ -117,6 +120,7 @@ __all__ = [
     "locate",
     "locate_intervals",
     "scan_headers",
+    "segment_ranges",
     "sha256_chunked",
     "sha256_staged",
     "touch_pages",

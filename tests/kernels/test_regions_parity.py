@@ -111,3 +111,57 @@ def test_overlap_at_the_top_of_the_address_space(backend):
 def test_mismatched_columns(backend):
     with pytest.raises(ValueError, match="2 addresses but 1 sizes"):
         backend["regions"].find_overlap(np.zeros(2, np.uint64), np.zeros(1, np.uint64))
+
+
+@given(
+    intervals=st.lists(st.tuples(VALUES, VALUES), max_size=12),
+    regions=st.lists(REGION, min_size=1, max_size=5),
+    flags=st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_first_unwritable_matches_the_oracle(backend, intervals, regions, flags):
+    """The first interval whose first holding region is not writable (or
+    that no region holds whole), from strided columns of one array."""
+    pairs = np.array(intervals, dtype=np.uint64).reshape(-1, 2)
+    bases, sizes = _table(regions)
+    writable = np.array(flags[: len(regions)], dtype=np.uint8)
+    got = backend["regions"].first_unwritable(
+        pairs[:, 0], pairs[:, 1], bases, sizes, writable
+    )
+    codes = [_oracle(a, s, regions) for a, s in intervals]
+    bad = [i for i, k in enumerate(codes) if k < 0 or not flags[k]]
+    assert got == (bad[0] if bad else len(intervals))
+
+
+def test_first_unwritable_refuses_mismatched_tables(backend):
+    one = np.zeros(1, np.uint64)
+    with pytest.raises(ValueError, match="writable"):
+        backend["regions"].first_unwritable(
+            one, one, one, one, np.zeros(2, np.uint8)
+        )
+
+
+SEG = st.tuples(VALUES, st.sampled_from([0, 1, 7, 2**32 - 1, U64 - 1]),
+                st.sampled_from([0, 1, 8, 2**32, U64 - 1]))  # fmt: skip
+
+
+@given(segs=st.lists(SEG, max_size=10))
+def test_segment_ranges_twins_agree_with_the_rule(both_backends, segs):
+    rows = np.zeros((len(segs), 8), dtype=np.uint64)
+    for i, (da, filesz, memsz) in enumerate(segs):
+        rows[i, 1:4] = (da, filesz, memsz)
+    want_at, want = [], []
+    for i, (da, filesz, memsz) in enumerate(segs):
+        if filesz:
+            want_at.append(3 * i)
+            want.append((da, filesz))
+        if memsz > filesz:
+            want_at.append(3 * i + 1)
+            want.append(((da + filesz) % U64, memsz - filesz))
+        if filesz and memsz > filesz:
+            want_at.append(3 * i + 2)
+            want.append((da, memsz))
+    for mods in both_backends:
+        at, ranges = mods["regions"].segment_ranges(rows)
+        assert at.tolist() == want_at
+        assert ranges.shape == (len(want), 2)
+        assert [tuple(r) for r in ranges.tolist()] == want

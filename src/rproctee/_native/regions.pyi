@@ -17,3 +17,13 @@ def locate_intervals(
 def find_overlap(
     addrs: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64]
 ) -> tuple[int, int] | None: ...
+def first_unwritable(
+    addrs: npt.NDArray[np.uint64],
+    sizes: npt.NDArray[np.uint64],
+    bases: npt.NDArray[np.uint64],
+    region_sizes: npt.NDArray[np.uint64],
+    writable: npt.NDArray[np.uint8],
+) -> int: ...
+def segment_ranges(
+    rows: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]: ...

@@ -67,3 +67,45 @@ def find_overlap(addrs: U64Array, sizes: U64Array) -> tuple[int, int] | None:
         if best < 0 or a[j] + s[j] > a[best] + s[best]:
             best = j
     return None
+
+
+def first_unwritable(
+    addrs: U64Array,
+    sizes: U64Array,
+    bases: U64Array,
+    region_sizes: U64Array,
+    writable: npt.NDArray[np.uint8],
+) -> int:
+    """Index of the first interval the loader may not write (see native)."""
+    _check_table(addrs, sizes, "intervals")
+    _check_table(bases, region_sizes, "region table")
+    if len(writable) != len(bases):
+        raise ValueError(f"writable: {len(writable)} flags for {len(bases)} regions")
+    b, r, w = bases.tolist(), region_sizes.tolist(), writable.tolist()
+    for i, (a, s) in enumerate(zip(addrs.tolist(), sizes.tolist(), strict=True)):
+        k = _locate(a, s, b, r)
+        if k < 0 or not w[k]:
+            return i
+    return len(addrs)
+
+
+def segment_ranges(
+    rows: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]:
+    """The device ranges a load plan writes, in check order (see native)."""
+    if rows.ndim != 2 or rows.shape[1] != 8:
+        raise ValueError(f"rows: {rows.shape[-1]} words a record, expected 8")
+    at: list[int] = []
+    out: list[tuple[int, int]] = []
+    mask = (1 << 64) - 1
+    for i, (_src, da, filesz, memsz) in enumerate(rows[:, :4].tolist()):
+        if filesz:
+            at.append(3 * i)
+            out.append((da, filesz))
+        if memsz > filesz:
+            at.append(3 * i + 1)
+            out.append(((da + filesz) & mask, memsz - filesz))
+        if filesz and memsz > filesz:
+            at.append(3 * i + 2)
+            out.append((da, memsz))
+    return np.array(at, dtype=np.intp), np.array(out, dtype=np.uint64).reshape(-1, 2)

@@ -257,23 +257,16 @@ class DeviceMemory:
         self, das: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64]
     ) -> int:
         """How many leading ranges ``[das[k], +sizes[k])`` each lie whole in
-        one writable region (one vectorised pass; see :meth:`require_writable`)."""
+        one writable region (one pass, stopping at the first refusal; see
+        :meth:`require_writable`). The columns may be strided views."""
         if das.size == 0:
             return 0
-        codes = kernels.locate_intervals(
-            np.ascontiguousarray(das, dtype=np.uint64),
-            np.ascontiguousarray(sizes, dtype=np.uint64),
-            self._da_base,
-            self._sizes,
-        )
         writable = np.array(
-            [self.is_writable(i) for i in range(len(self.regions))] + [False],
-            dtype=bool,
+            [self.is_writable(i) for i in range(len(self.regions))], dtype=np.uint8
         )
-        # a negative code (outside, straddle, empty) indexes the False guard
-        ok = writable[np.where(codes >= 0, codes, len(self.regions))]
-        bad = np.flatnonzero(~ok)
-        return int(bad[0]) if bad.size else int(das.size)
+        return int(
+            kernels.first_unwritable(das, sizes, self._da_base, self._sizes, writable)
+        )
 
     def da_to_pa(self, da: int, size: int) -> int:
         """Translate a device range to the physical address of its start."""
