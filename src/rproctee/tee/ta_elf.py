@@ -186,16 +186,24 @@ def read_phdr_table(
     :class:`Phdr` only of the entries it uses), then the first entry outside
     the image is refused with the same error :func:`read_phdr` gives it.
     """
+    return list(struct.iter_unpack("<8I", read_phdr_bytes(r, base, size, table, count)))
+
+
+def read_phdr_bytes(
+    r: SharedReader, base: int, size: int, table: int, count: int
+) -> bytes:
+    """The bytes of :func:`read_phdr_table`: one bounded read of the entries
+    inside the image; the first entry outside it refused as :func:`read_phdr`
+    refuses it."""
     fw = r.addr + base
     start = r.addr + table
     inside = 0
     if fw <= start:
         inside = max(0, min(count, (fw + size - start) // PHDR_SIZE))
     raw = r.read(table, inside * PHDR_SIZE)
-    words = list(struct.iter_unpack("<8I", raw))
     if inside < count:
         read_phdr(r, base, size, table, inside)  # raises: outside the image
-    return words
+    return raw
 
 
 def check_segment_range(i: int, ph: Phdr, size: int) -> None:

@@ -44,7 +44,6 @@ from rproctee.tee.params import Memref, Param, ParamType, Value, param_types
 from rproctee.tee.pta_stm32mp import PtaCommand
 from rproctee.tee.results import TeeError, TeeResult
 from rproctee.tee.ta_elf import (
-    PHDR_SIZE,
     PT_LOAD,
     Ehdr,
     RscSection,
@@ -55,7 +54,7 @@ from rproctee.tee.ta_elf import (
     check_segment_range,
     find_rsc_section_strict,
     phdr_table_start,
-    read_phdr,
+    read_phdr_bytes,
     read_phdr_table,
 )
 from rproctee.tee.ta_load import Segment, _s32
@@ -635,16 +634,8 @@ def _phdr_words(
     """:func:`read_phdr_table` as an (n, 8) array of the words: the same one
     bounded read of the entries inside the image, then the first entry
     outside it refused with :func:`read_phdr`'s error."""
-    fw = r.addr + base
-    start = r.addr + table
-    inside = 0
-    if fw <= start:
-        inside = max(0, min(count, (fw + size - start) // PHDR_SIZE))
-    raw = r.read(table, inside * PHDR_SIZE)
-    words = np.frombuffer(raw, dtype="<u4").reshape(-1, 8)
-    if inside < count:
-        read_phdr(r, base, size, table, inside)  # raises: outside the image
-    return words
+    raw = read_phdr_bytes(r, base, size, table, count)
+    return np.frombuffer(raw, dtype="<u4").reshape(-1, 8)
 
 
 def _rows(
