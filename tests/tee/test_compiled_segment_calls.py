@@ -157,3 +157,43 @@ def test_read_only_region_mid_way_same_answer(policy):
 def test_two_regions_same_log(policy):
     state, lanes = _compare(IMG.image, policy, platform=_cut_platform(20))
     assert state["result"] == 0 and lanes[0].calls == SEGMENTS
+
+
+# -- several worker threads, one run of records each --------------------------------
+BIG = build_bench_image(8 * (80 << 10), 8, seed=12)  # 80 KiB a segment
+
+
+def _load_big(
+    image: bytes, compiled: bool, threads: int
+) -> tuple[dict[str, Any], list[Any]]:
+    w = build_secure_world(BIG.platform, policy="strict", heap_size=65536)
+    w.core.compiled_segment_calls = compiled
+    w.core.batch_segments = False
+    w.core.threads = threads
+    lanes = _spy_lanes(w)
+    s = TeeContext(w.core).open_session(TA_UUID, [value_in(0)])
+    answer = s.invoke_command(TaCommand.LOAD_FW, [value_in(0), memref_in(image)])
+    return _state(w, answer), lanes
+
+
+def _flip_big(segment: int) -> bytes:
+    out = bytearray(BIG.image)
+    out[BIG.segments[segment][0] + 99] ^= 0x42
+    return bytes(out)
+
+
+@pytest.mark.parametrize("bad", [None, 1, 3, 5, 7])
+def test_parallel_runs_answer_as_one_thread(bad):
+    image = BIG.image if bad is None else _flip_big(bad)
+    two, lanes = _load_big(image, True, 2)
+    one, _ = _load_big(image, True, 1)
+    slow, _ = _load_big(image, False, 1)
+    for key in slow:
+        assert two[key] == slow[key] == one[key], key
+    assert len(lanes) == 2  # one lane a worker: the records ran in two runs
+    if bad is None:
+        assert two["result"] == 0
+        assert sum(lane.calls for lane in lanes) == len(BIG.segments)
+    else:
+        assert two["scrubbed"] and two["writes"][-1].op == "scrub"
+        assert f"{BIG.segments[bad][1]:#x}" in two["reason"]

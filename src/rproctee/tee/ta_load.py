@@ -63,6 +63,9 @@ ALGOS = {1: TEE_ALG_RSASSA_PKCS1_V1_5_SHA256, 2: TEE_ALG_ECDSA_P256}
 #: per-segment calls rather than one LOAD_SEGMENTS_SHA256 (whose per-record
 #: checks run in Python, ~25 us each).
 BATCH_MIN_MEAN = 256 << 10
+#: Mean bytes per segment from which a strict load's compiled calls run on
+#: several worker threads (their copies release the GIL from 64 KiB).
+PARALLEL_MIN_MEAN = 64 << 10
 #: Answers of LOAD_SEGMENTS_SHA256 that mean "nothing written, not here".
 _BATCH_REFUSED = (
     TeeResult.TEE_ERROR_NOT_SUPPORTED,
@@ -500,18 +503,79 @@ class FirmwareLoad:
 
     def _compiled_planned_calls(self, records: bytes) -> int:
         """strict: the planned segments' calls, compiled; the index of the
-        first record the Python loop must still load (``len`` when none)."""
+        first record the Python loop must still load (``len`` when none).
+
+        With worker threads (``TeeCore.threads``) and segments big enough
+        to release the GIL while they are copied, the records are cut into
+        one contiguous run per worker, each run making its calls on its own
+        lane; see :meth:`_parallel_planned_calls`.
+        """
         lane = self._lane()
         if lane is None:
             return 0
+        runs = self._runs(records)
+        if len(runs) > 1:
+            return self._parallel_planned_calls(records, runs, lane)
         k, stage, copies = kernels.planned_segment_loop(lane, self.r.view, records, 0)
         self._absorb(lane, copies)
+        return self._resume_after(records, int(k), int(stage))
+
+    def _resume_after(self, records: bytes, k: int, stage: int) -> int:
+        """Where the Python loop resumes after the compiled calls stopped at
+        record ``k``: a pending zero-fill is made here first."""
         if stage == kernels.STAGE_FILL:
-            src, da, filesz, memsz, _digest = BATCH_RECORD.unpack_from(records, 64 * k)
+            _src, da, filesz, memsz, _digest = BATCH_RECORD.unpack_from(records, 64 * k)
             self.wrote = True
             self.fill_tail(da, filesz, memsz)
-            return int(k) + 1
-        return int(k)
+            return k + 1
+        return k
+
+    def _runs(self, records: bytes) -> list[tuple[int, int]]:
+        """Contiguous runs of records of about equal bytes, one a worker, or
+        one run when threads would not help (one worker, few records, or
+        segments too small for their copies to leave the GIL)."""
+        rows = np.frombuffer(records, dtype="<u8").reshape(-1, 8)
+        count, workers = len(rows), min(self.ta.env.threads, len(rows))
+        filesz = rows[:, 2]
+        if workers < 2 or int(filesz.sum()) < PARALLEL_MIN_MEAN * count:
+            return [(0, count)]
+        ends = np.cumsum(filesz, dtype=np.float64)
+        cuts = np.searchsorted(ends, ends[-1] * np.arange(1, workers) / workers)
+        bounds = [0, *sorted({int(c) + 1 for c in cuts if 0 < c + 1 < count}), count]
+        return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+    def _parallel_planned_calls(
+        self, records: bytes, runs: list[tuple[int, int]], first_lane: Any
+    ) -> int:
+        """Each run's calls on its own lane and thread; logs taken in record
+        order, as one thread would have made them.
+
+        When a run stops early, the runs after it are not logged: the Python
+        loop resumes at the stop and makes those calls again (the same bytes
+        land again, and are logged then), and a failure there wipes every
+        region, so memory and log end as after one thread's calls.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        lanes = [first_lane] + [self._lane() for _ in runs[1:]]
+        view = self.r.view
+
+        def run(job: tuple[Any, tuple[int, int]]) -> tuple[int, int, int]:
+            lane, (a, b) = job
+            k, stage, copies = kernels.planned_segment_loop(
+                lane, view, records[64 * a : 64 * b], 0
+            )
+            return int(k) + a, int(stage), int(copies)
+
+        with ThreadPoolExecutor(len(runs)) as pool:
+            results = list(pool.map(run, zip(lanes, runs, strict=True)))
+        for lane, (k, stage, copies) in zip(lanes, results, strict=True):
+            self._absorb(lane, copies)
+            if stage != kernels.STAGE_DONE:
+                for later in lanes[lanes.index(lane) + 1 :]:
+                    later.take_log()  # made again by the Python loop
+                return self._resume_after(records, k, stage)
+        return len(records) // 64
 
     def _absorb(self, lane: Any, copies: int) -> None:
         if lane.count:
