@@ -122,10 +122,9 @@ class FirmwareLoad:
         self.report: LoadReport = LoadReport(ctx.rproc_id)
         self.wrote = False
         self.copies = 0
-        #: (what, bytes, seconds) of the costs the phases do not show apart
-        self.marks: list[tuple[str, int, float]] = []
-        # kept with the report (read back by load_profile)
-        setattr(self.report, "profile_marks", self.marks)  # noqa: B010
+        #: (what, bytes, seconds) of the costs the phases do not show apart,
+        #: kept with the report (read back by load_profile)
+        self.marks = self.report.profile_marks
 
     def phase(self, name: str, **info: Any) -> None:
         """Tell the TA's ``on_phase`` hook where the load is (module docs)."""
@@ -823,7 +822,7 @@ def load_profile(
         return []
     rows: list[tuple[str, int, float]] = []
     steps = dict(report.phases)
-    marks: list[tuple[str, int, float]] = getattr(report, "profile_marks", [])
+    marks = report.profile_marks
     for name, nbytes, secs in marks:
         rows.append((name, nbytes, secs))
     for name in ("capabilities", "header", "signature"):

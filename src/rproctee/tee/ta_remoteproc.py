@@ -135,6 +135,9 @@ class LoadReport:
     phases: list[tuple[str, float]] = field(default_factory=list)
     heap_peak: int = 0
     scrubbed: bool = False
+    #: (what, bytes, seconds) of costs the phases do not show apart (the
+    #: strict plan's region checks and resource table), for load_profile
+    profile_marks: list[tuple[str, int, float]] = field(default_factory=list)
 
 
 def _bad_params(reason: str) -> TeeError:
