@@ -15,13 +15,20 @@ import pytest
 
 from rproctee.cli.bench_cmds import build_bench_image
 from rproctee.platform.memory import DeviceMemory
-from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
+from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world, ta_load
 from rproctee.tee.params import memref_in, value_in, value_out
 from rproctee.tee.pta_stm32mp import PtaCommand
 from rproctee.tee.results import TeeResult
 from rproctee.tee.ta_load import load_profile
 
 IMG = build_bench_image(96 * 1024 + 52, 6, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _workers_even_for_small_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image is small so that the suite runs fast; the worker threads
+    it would not get in real use are what these tests are about."""
+    monkeypatch.setattr(ta_load, "PARALLEL_MIN_TOTAL", 0)
 
 
 def _flip(image: bytes, segment: int, at: int = 100) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 from rproctee.cli.bench_cmds import build_bench_image
 from rproctee.platform import RegionSpec
 from rproctee.platform.board import PlatformSpec
-from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world
+from rproctee.tee import TA_UUID, TaCommand, TeeContext, build_secure_world, ta_load
 from rproctee.tee.params import memref_in, value_in, value_out
 from security.crafted import CASES
 from security.oracles import new_world, run_load
@@ -183,7 +183,9 @@ def _flip_big(segment: int) -> bytes:
 
 
 @pytest.mark.parametrize("bad", [None, 1, 3, 5, 7])
-def test_parallel_runs_answer_as_one_thread(bad):
+def test_parallel_runs_answer_as_one_thread(bad, monkeypatch):
+    # a small image, so that it runs fast: workers even so
+    monkeypatch.setattr(ta_load, "PARALLEL_MIN_TOTAL", 0)
     image = BIG.image if bad is None else _flip_big(bad)
     two, lanes = _load_big(image, True, 2)
     one, _ = _load_big(image, True, 1)

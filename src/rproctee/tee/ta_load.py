@@ -66,6 +66,9 @@ BATCH_MIN_MEAN = 256 << 10
 #: Mean bytes per segment from which a strict load's compiled calls run on
 #: several worker threads (their copies release the GIL from 64 KiB).
 PARALLEL_MIN_MEAN = 64 << 10
+#: Image bytes from which a strict load's copies are spread over worker
+#: threads: below it, starting them costs more than they save.
+PARALLEL_MIN_TOTAL = 8 << 20
 #: Answers of LOAD_SEGMENTS_SHA256 that mean "nothing written, not here".
 _BATCH_REFUSED = (
     TeeResult.TEE_ERROR_NOT_SUPPORTED,
@@ -536,7 +539,9 @@ class FirmwareLoad:
         rows = np.frombuffer(records, dtype="<u8").reshape(-1, 8)
         count, workers = len(rows), min(self.ta.env.threads, len(rows))
         filesz = rows[:, 2]
-        if workers < 2 or int(filesz.sum()) < PARALLEL_MIN_MEAN * count:
+        total = int(filesz.sum())
+        small = total < PARALLEL_MIN_TOTAL or total < PARALLEL_MIN_MEAN * count
+        if workers < 2 or small:
             return [(0, count)]
         ends = np.cumsum(filesz, dtype=np.float64)
         cuts = np.searchsorted(ends, ends[-1] * np.arange(1, workers) / workers)
@@ -741,12 +746,14 @@ class FirmwareLoad:
         False: nothing was written, make the per-segment calls.
         """
         plan = self.strict_plan.records
-        threads = self.ta.env.threads
         loaded = int(np.count_nonzero(plan["filesz"]))
+        total = int(plan["filesz"].sum())
+        # starting workers costs more than a small image takes to hash
+        threads = self.ta.env.threads if total >= PARALLEL_MIN_TOTAL else 1
         batch = self.ta.env.batch_segments
         if not batch or loaded < 2 or self._phases_watched():
             return False
-        if int(plan["filesz"].sum()) < BATCH_MIN_MEAN * loaded and self._lane_offered():
+        if total < BATCH_MIN_MEAN * loaded and self._lane_offered():
             # small segments: the batch's per-record work in Python costs
             # more than the compiled per-segment calls
             return False
