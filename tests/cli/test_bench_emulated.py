@@ -82,3 +82,20 @@ def test_per_segment_cost_and_region_checks_really_run() -> None:
     checks = time_region_checks(4096, 1)
     assert checks["segments"] == 4096
     assert 0 < checks["region_checks_ms"]["min"] <= checks["plan_ms"]["median"]
+
+
+def test_footprint_measures_children() -> None:
+    """--footprint's parts on a small image: the child loads (exit 0) and its
+    peak RSS is read; start-up medians are positive."""
+    from rproctee.cli.bench_footprint import format_footprint, load_rss, startup
+
+    rss = load_rss(size=4 << 20, segments=4)
+    assert rss["image_bytes"] > 4 << 20 and rss["memory_bytes"] >= 4 << 20
+    assert rss["peak_rss_bytes"] > rss["image_bytes"]
+    assert rss["ratio"] == rss["peak_rss_bytes"] / (
+        rss["image_bytes"] + rss["memory_bytes"]
+    )
+    times = startup(1)
+    assert all(v > 0 for v in times.values())
+    text = format_footprint({"rounds": 1, "rss": rss, "startup": times})
+    assert "import rproctee" in text and "peak RSS of rproctee load" in text

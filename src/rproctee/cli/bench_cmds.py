@@ -618,6 +618,9 @@ def _lines(
               show_default=True,
               help="Also time the strict plan's region checks of 65,535 "
                    "segments.")  # fmt: skip
+@click.option("--footprint", is_flag=True,
+              help="Also measure start-up (import, --help) and the peak RSS "
+                   "of loading a 1 GiB image (needs ~4 GiB of RAM).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--plot",
@@ -627,7 +630,8 @@ def _lines(
 )
 def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds: int,
               fresh: bool, small_segments: int, region_checks: bool,
-              as_json: bool, plot_to: Path | None) -> None:  # fmt: skip
+              footprint: bool, as_json: bool,
+              plot_to: Path | None) -> None:  # fmt: skip
     """Time LOAD_FW against memcpy, SHA-256 and two peer loaders."""
     from rproctee.tee.core import usable_cores
 
@@ -640,6 +644,11 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
         from rproctee.cli.bench_plan import time_region_checks
 
         result["region_checks"] = time_region_checks(65535, rounds)
+    if footprint:
+        from rproctee.cli import bench_footprint
+
+        result["footprint"] = {"rounds": rounds, "rss": bench_footprint.load_rss(),
+                               "startup": bench_footprint.startup(rounds)}  # fmt: skip
     result["emulated_core"] = emulated_ips()
     if as_json:
         from rproctee.cli.output import emit_json
@@ -656,6 +665,10 @@ def bench_cmd(size: str, segments: int, threads: int | None, policy: str, rounds
             click.echo("\n" + format_overhead_table(result["per_segment"]))
         if "region_checks" in result:
             click.echo("\n" + format_region_checks(result["region_checks"]))
+        if "footprint" in result:
+            from rproctee.cli.bench_footprint import format_footprint
+
+            click.echo("\n" + format_footprint(result["footprint"]))
         click.echo("\n" + format_ips_table(result["emulated_core"]))
     if plot_to is not None:
         plot(plot_to, segments, nbytes, n, policy, max(1, rounds // 2), True)
