@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rproctee.platform.memory import RegionSpec
-from rproctee.tee import TeeResult
+from rproctee.tee import TeeResult, ta_strict
 from rproctee.tee.pta_stm32mp import BATCH_RECORD
 from rproctee.tee.ta_load import FirmwareLoad
 from rproctee.tee.ta_strict import PLAN_RECORD, StrictPlan
@@ -183,8 +183,18 @@ def test_digest_ending_in_zero_bytes_is_kept_whole() -> None:
     assert fast.plan.segments[1].digest == b"\xab" + bytes(31)
 
 
-def test_unwatched_load_takes_the_vectorised_path() -> None:
+def test_unwatched_load_takes_the_vectorised_path(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(ta_strict, "VECTOR_MIN_ENTRIES", 0)
     with mock.patch.object(StrictPlan, "_image", side_effect=AssertionError):
+        run = run_load("strict", BASES[0].image)
+    assert run.answer.ok, run.answer.reason
+
+
+def test_few_segments_take_the_per_segment_loop() -> None:
+    """Under VECTOR_MIN_ENTRIES signed entries numpy costs more than it
+    saves: the per-segment loop plans them, hook or not."""
+    assert len(BASES[0].image) and ta_strict.VECTOR_MIN_ENTRIES > 2
+    with mock.patch.object(StrictPlan, "_image_fast", side_effect=AssertionError):
         run = run_load("strict", BASES[0].image)
     assert run.answer.ok, run.answer.reason
 
