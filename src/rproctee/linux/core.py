@@ -494,7 +494,7 @@ class Rproc:
         try:
             self._prepare_device()
         except RprocErrno as exc:
-            self.log_msg("err", f"can't prepare rproc {self.name}: -{exc.name}")
+            self.log_msg("err", f"can't prepare rproc {self.name}: {exc.ret}")
             raise
         self.bootaddr = self._get_boot_addr(fw)
         try:
@@ -519,12 +519,12 @@ class Rproc:
         try:
             _handle_resources(self)
         except RprocErrno as exc:
-            self.log_msg("err", f"Failed to process resources: -{exc.name}")
+            self.log_msg("err", f"Failed to process resources: {exc.ret}")
             raise
         try:
             alloc_registered_carveouts(self)
         except RprocErrno as exc:
-            self.log_msg("err", f"Failed to allocate associated carveouts: -{exc.name}")
+            self.log_msg("err", f"Failed to allocate associated carveouts: {exc.ret}")
             raise
         self._start(fw)
 
@@ -533,7 +533,7 @@ class Rproc:
         try:
             self._load_segments(fw)
         except RprocErrno as exc:
-            self.log_msg("err", f"Failed to load program segments: -{exc.name}")
+            self.log_msg("err", f"Failed to load program segments: {exc.ret}")
             raise
         loaded = self._find_loaded_rsc_table(fw)
         if loaded is not None:
@@ -553,7 +553,7 @@ class Rproc:
         try:
             self._call("start")
         except RprocErrno as exc:
-            self.log_msg("err", f"can't start rproc {self.name}: -{exc.name}")
+            self.log_msg("err", f"can't start rproc {self.name}: {exc.ret}")
             self._unprepare_subdevices()
             self.table_ptr = self.cached_table
             raise
@@ -584,7 +584,7 @@ class Rproc:
         try:
             self._call("stop")
         except RprocErrno as exc:
-            self.log_msg("err", f"can't stop rproc: -{exc.name}")
+            self.log_msg("err", f"can't stop rproc: {exc.ret}")
             raise
         self._unprepare_subdevices()
         self._set_state(RprocState.OFFLINE)
