@@ -100,3 +100,27 @@ def test_racing_crashes_and_sysfs_writes() -> None:
     assert driver.calls.count("start") - driver.calls.count("stop") == (
         1 if rproc.state == RprocState.RUNNING else 0
     )
+
+
+def test_vring_outside_its_registered_carveout_is_logged_as_the_kernel_does() -> None:
+    """Linux 6.12 allocates vrings in rproc-virtio's probe: rproc_alloc_vring
+    -> rproc_check_carveout_da logs its dev_err line (the vring's da lies
+    below vdev0vring0), the probe fails with -ENOMEM and the driver core
+    says so, and the boot goes on without that vdev."""
+    from linux_helpers import ANY
+
+    from rproctee.rsctable import TraceRsc, VdevRsc, VringRsc, build_resource_table
+
+    rings = (VringRsc(0x1003F000, 16, 16, ANY, 0), VringRsc(0x10041000, 16, 16, ANY, 0))
+    table = build_resource_table([
+        TraceRsc(0, 0x10000100, 256, 0, "cm4_log"),
+        VdevRsc(0, 7, 0, 1, 0, 0, 0, 2, (0, 0), rings, b""),
+    ])  # fmt: skip
+    rproc, _driver = fake_rproc(table)
+    rproc.boot()
+    errors = [text for level, text in rproc.messages if level == "err"]
+    assert errors == [
+        "Registered carveout doesn't fit da request",
+        "probe with driver rproc-virtio failed with error -12",
+    ]
+    assert rproc.state == RprocState.RUNNING and rproc.rvdevs == []

@@ -161,8 +161,13 @@ def handle_vdev(rproc: Rproc, rsc: VdevRsc) -> None:
     try:
         rvdev.probe(rsc)
     except RprocErrno as exc:
-        # platform_device_register_data() succeeds even when probe fails
-        rproc.log_msg("err", f"rproc-virtio probe failed: {exc}", vdev=rvdev.index)
+        # platform_device_register_data() succeeds even when probe fails;
+        # the driver core's line (drivers/base/dd.c, really_probe), printed
+        # by the rproc-virtio device
+        rproc.log_msg(
+            "err", f"probe with driver rproc-virtio failed with error {exc.ret}",
+            vdev=rvdev.index, reason=exc.message,
+        )  # fmt: skip
         for rvring in rvdev.vrings:
             if rvring.notifyid >= 0:
                 rproc.idr_remove(rvring.notifyid)

@@ -82,10 +82,9 @@ class RprocVdev:
         """
         for i, vring in enumerate(rsc.vrings):
             if not vring.num or not vring.align:
-                raise einval(
-                    f"invalid qsz ({vring.num}) or alignment ({vring.align}) "
-                    f"of vdev{self.index}vring{i}"
-                )
+                line = f"invalid qsz ({vring.num}) or alignment ({vring.align})"
+                self.rproc.log_msg("err", line)  # rproc_parse_vring's dev_err
+                raise einval(f"{line} of vdev{self.index}vring{i}")
             self.vrings.append(RprocVring(vring.num, vring.align))
         for i in range(len(rsc.vrings)):
             self._alloc_vring(rsc, i)
@@ -98,7 +97,7 @@ class RprocVdev:
         da = rsc.vrings[i].da
         mem = rproc.find_carveout_by_name(name)
         if mem is not None:
-            why = check_carveout_da(mem, da, size)
+            why = check_carveout_da(mem, da, size, rproc)  # logs as the kernel does
             if why is not None:
                 raise enomem(why)
         else:
