@@ -560,7 +560,8 @@ class Rproc:
         try:
             self._start_subdevices()
         except RprocErrno as exc:
-            self.log_msg("err", f"failed to probe subdevices for {self.name}: {exc}")
+            line = f"failed to probe subdevices for {self.name}: {exc.ret}"
+            self.log_msg("err", line)
             self._call_stop_quiet()
             self._unprepare_subdevices()
             self.table_ptr = self.cached_table
@@ -757,11 +758,14 @@ class Rproc:
 
     def recover_logged(self) -> None:
         """Callers that ignore ``rproc_trigger_recovery``'s result (the crash
-        worker, the sysfs and debugfs ``recovery`` files): log it only."""
+        worker, the sysfs and debugfs ``recovery`` files). The kernel prints
+        nothing more (the step that failed printed its own line): the result
+        goes to the event log only, not to the kernel messages."""
         try:
             self.trigger_recovery()
         except RprocErrno as exc:
-            self.log_msg("err", f"recovery of {self.name} failed: {exc.ret}")
+            self.log.add("linux", "recovery_failed", self.name, ret=exc.ret,
+                         error=exc.message)  # fmt: skip
 
     def trigger_recovery(self) -> None:
         """``rproc_trigger_recovery``: a no-op unless CRASHED."""

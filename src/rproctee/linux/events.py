@@ -38,7 +38,8 @@ class Event:
         change), ``invoke``/``invoke_ret`` (a TEE invoke), ``pta``/``pta_ret``,
         ``scm``/``scm_ret`` (an SCM call to TrustZone), ``xpu`` (TrustZone
         locks or unlocks a carveout), ``write`` (a device write),
-        ``remote`` (the core's own events), ``log`` (a kernel message).
+        ``remote`` (the core's own events), ``log`` (a kernel message),
+        ``recovery_failed`` (a recovery whose result the kernel ignores).
     name : str
         Op, command, state or message name.
     detail : dict
