@@ -335,10 +335,12 @@ class Rproc:
         the driver's op first), or 0xFF when unmapped."""
         hit = self.da_to_va(seg.da + offset, size)
         if hit is None:
+            # remoteproc_coredump.c's line, its stray ')' included; %pad of
+            # a 32-bit dma_addr_t prints 8 hex digits
             self.log_msg(
                 "err",
-                f"invalid copy request for segment {seg.da:#x} with offset "
-                f"{offset} and size {size}",
+                f"invalid copy request for segment 0x{seg.da:08x} with offset "
+                f"{offset} and size {size})",
             )
             return b"\xff" * size
         mem, off = hit

@@ -193,7 +193,8 @@ def deliver(rproc: Rproc, dump: CoreDump) -> None:
     reader: Callable[[CoreDump], bytes] = rproc.dump_reader or CoreDump.read_all
     content = reader(dump)
     rproc.coredumps.append(content)
-    rproc.log_msg(
-        "info", "coredump", mode=dump.mode.word, bytes=len(content),
+    # dev_coredumpv() prints nothing: an event, not a kernel message
+    rproc.log.add(
+        "linux", "coredump", "coredump", mode=dump.mode.word, bytes=len(content),
         segments=len(dump.segments),
     )  # fmt: skip

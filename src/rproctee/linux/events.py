@@ -39,7 +39,8 @@ class Event:
         ``scm``/``scm_ret`` (an SCM call to TrustZone), ``xpu`` (TrustZone
         locks or unlocks a carveout), ``write`` (a device write),
         ``remote`` (the core's own events), ``log`` (a kernel message),
-        ``recovery_failed`` (a recovery whose result the kernel ignores).
+        ``recovery_failed`` (a recovery whose result the kernel ignores),
+        ``coredump`` (a dump handed to devcoredump).
     name : str
         Op, command, state or message name.
     detail : dict
