@@ -60,6 +60,21 @@ class LazyRecords(list[T]):
         return (list, (list(self),))
 
 
+def append_columns(
+    records: list[T], make: type[T], *columns: Sequence[Any]
+) -> None:
+    """Append one ``make`` record per row of ``columns`` to ``records``: as
+    columns when it is a :class:`LazyRecords`, else one ``append`` a record
+    (another list in its place, as the normal world's recording log, sees
+    each write)."""
+    if isinstance(records, LazyRecords):
+        records.add_columns(*columns)
+        return
+    rows = zip(*(_as_list(c) for c in columns), strict=True)
+    for record in map(tuple.__new__, repeat(make), rows):
+        records.append(record)
+
+
 def _as_list(column: Sequence[Any]) -> list[Any]:
     tolist = getattr(column, "tolist", None)
     return list(tolist() if tolist is not None else column)

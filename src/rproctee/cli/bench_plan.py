@@ -113,9 +113,8 @@ def time_region_checks(count: int, rounds: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         plan.build(vectorised=True)
         plans.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        plan._regions_fast()
-        checks.append(time.perf_counter() - t0)
+        # the plan times its own region checks (its "region checks" mark)
+        checks += [s for what, _n, s in plan.load.marks if what == "region checks"]
 
     def ms(xs: list[float]) -> dict[str, float]:
         return {"median": statistics.median(xs) * 1e3, "min": min(xs) * 1e3}

@@ -23,7 +23,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rproctee import kernels
-from rproctee._lazylog import LazyRecords, _as_list
+from rproctee._lazylog import LazyRecords, append_columns
 from rproctee._typing import Buffer
 from rproctee.errors import AddressError
 
@@ -340,13 +339,7 @@ class DeviceMemory:
         The records are made when the log is first read: a load of
         thousands of segments whose log nobody reads makes none.
         """
-        if isinstance(self.writes, LazyRecords):
-            self.writes.add_columns(*columns)
-            return
-        # another list in its place (linux.tracing): it sees each append
-        rows = zip(*(_as_list(c) for c in columns), strict=True)
-        for record in map(tuple.__new__, repeat(WriteRecord), rows):
-            self.writes.append(record)
+        append_columns(self.writes, WriteRecord, *columns)
 
     def record(self, op: str, index: int, da: int, size: int) -> None:
         """Log a write made with ``record=False`` (parallel writers log in order)."""

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from rproctee import kernels
-from rproctee._lazylog import LazyRecords
+from rproctee._lazylog import LazyRecords, append_columns
 from rproctee.errors import AddressError
 from rproctee.platform.memory import DeviceMemory
 from rproctee.tee.core import UUID
@@ -323,12 +322,7 @@ class Stm32mpRemoteprocPta:
         ops, das, pas, lens, secs = lane.take_log()  # type: ignore[attr-defined]
         names = _OP_NAMES[ops]
         self.memory.add_write_columns(names, das, pas, lens)
-        timings = self.timings
-        if isinstance(timings, LazyRecords):
-            timings.add_columns(names, das, lens, secs)
-        else:
-            rows = zip(*(c.tolist() for c in (names, das, lens, secs)), strict=True)
-            timings.extend(map(tuple.__new__, repeat(SegmentTiming), rows))
+        append_columns(self.timings, SegmentTiming, names, das, lens, secs)
 
     # -- helpers ------------------------------------------------------------
     def _known_id(self, rproc_id: int, code: TeeResult | None = None) -> None:

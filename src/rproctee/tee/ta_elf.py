@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from rproctee.elf import Phdr
 from rproctee.tee.results import TaPanic, TeeError, TeeResult
@@ -339,10 +340,18 @@ def _first_deciding_section(
     if min(shdrs, names) < 0 or max(table_end, names_end) > len(r.view):
         return 0
     sh_name = np.frombuffer(r.view, "<u4", shnum * 10, shdrs)[::10]
-    blob = bytes(r.view[names:names_end])
-    decides = (sh_name >= names_size) | np.isin(sh_name, _rsc_name_offsets(blob))
-    hits = np.flatnonzero(decides)
+    hits = _deciding_sections(sh_name, bytes(r.view[names:names_end]))
     return int(hits[0]) if hits.size else shnum
+
+
+def _deciding_sections(
+    sh_names: npt.NDArray[np.uint32], names: bytes
+) -> npt.NDArray[np.intp]:
+    """Indexes of the sections whose ``sh_name`` is past the name table
+    ``names`` or names what strncmp takes for ``.resource_table``: the only
+    ones that can decide a section loop (the others pass by)."""
+    bad = sh_names >= len(names)
+    return np.flatnonzero(bad | np.isin(sh_names, _rsc_name_offsets(names)))
 
 
 def _rsc_name_offsets(blob: bytes) -> list[int]:
@@ -382,13 +391,10 @@ def find_rsc_section_strict(
     )
     blob = r.read(base + str_off, str_size)
     names = SharedReader(memoryview(blob), 0)
-    # only sections with a bad sh_name or a name strncmp would take for the
-    # table can decide anything; the others pass (thousands, in a firmware
-    # of thousands of segments, each costing a compare in Python)
-    sh_names = shdrs[:, 0]
-    deciding = (sh_names >= str_size) | np.isin(sh_names, _rsc_name_offsets(blob))
+    # the other sections pass by (thousands, in a firmware of thousands of
+    # segments, each costing a compare in Python)
     found: RscSection | None = None
-    for i in np.flatnonzero(deciding).tolist():
+    for i in _deciding_sections(shdrs[:, 0], blob).tolist():
         sh_name, _t, _f, sh_addr, sh_offset, sh_size = shdrs[i, :6].tolist()
         if sh_name >= str_size:
             raise _fmt(f"section {i}: sh_name {sh_name:#x} >= name table size")

@@ -470,10 +470,6 @@ class FirmwareLoad:
             return None
         return self.ta.env.segment_lane(self.ta.pta_session, self.ctx.rproc_id)
 
-    def _lane_offered(self) -> bool:
-        """Whether the compiled per-segment calls would run for this load."""
-        return self._lane() is not None
-
     def _compiled_phdr_loop(self, base: int, size: int, table: int) -> tuple[int, bool]:
         """optee: upstream's program-header loop of one image, compiled
         (:func:`rproctee.kernels.optee_segment_loop`), one LOAD_SEGMENT_SHA256
@@ -496,23 +492,20 @@ class FirmwareLoad:
             self.hash_raw, keys, first, self.img_off, end,
         )  # fmt: skip
         self._absorb(lane, copies)
-        if stage == kernels.STAGE_FILL:
-            # its file bytes are loaded: the zero-fill call is left
-            self.wrote = True
-            self.fill_tail(paddr, filesz, memsz)
-            return i + 1, False
-        return i, stage == kernels.STAGE_DONE
+        if stage == kernels.STAGE_DONE:
+            return i, True
+        return self._resume_at(i, stage, (paddr, filesz, memsz)), False
 
-    def _compiled_planned_calls(self, records: bytes) -> int:
-        """strict: the planned segments' calls, compiled; the index of the
-        first record the Python loop must still load (``len`` when none).
+    def _compiled_planned_calls(self, records: bytes, lane: Any | None) -> int:
+        """strict: the planned segments' calls, compiled, on ``lane`` (None:
+        none offered, 0); the index of the first record the Python loop must
+        still load (``len`` when none).
 
         With worker threads (``TeeCore.threads``) and segments big enough
         to release the GIL while they are copied, the records are cut into
         one contiguous run per worker, each run making its calls on its own
         lane; see :meth:`_parallel_planned_calls`.
         """
-        lane = self._lane()
         if lane is None:
             return 0
         runs = self._runs(records)
@@ -520,17 +513,17 @@ class FirmwareLoad:
             return self._parallel_planned_calls(records, runs, lane)
         k, stage, copies = kernels.planned_segment_loop(lane, self.r.view, records, 0)
         self._absorb(lane, copies)
-        return self._resume_after(records, int(k), int(stage))
+        return self._resume_at(int(k), int(stage), _record_tail(records, int(k)))
 
-    def _resume_after(self, records: bytes, k: int, stage: int) -> int:
+    def _resume_at(self, k: int, stage: int, tail: tuple[int, int, int]) -> int:
         """Where the Python loop resumes after the compiled calls stopped at
-        record ``k``: a pending zero-fill is made here first."""
-        if stage == kernels.STAGE_FILL:
-            _src, da, filesz, memsz, _digest = BATCH_RECORD.unpack_from(records, 64 * k)
-            self.wrote = True
-            self.fill_tail(da, filesz, memsz)
-            return k + 1
-        return k
+        segment ``k`` (``len`` when they all ran): when its file bytes are
+        loaded, its zero-fill (``tail``: da, filesz, memsz) is made here and
+        the loop goes on with the next one."""
+        if stage != kernels.STAGE_FILL:
+            return k
+        self.fill_tail(*tail)
+        return k + 1
 
     def _runs(self, records: bytes) -> list[tuple[int, int]]:
         """Contiguous runs of records of about equal bytes, one a worker, or
@@ -578,7 +571,7 @@ class FirmwareLoad:
             if stage != kernels.STAGE_DONE:
                 for later in lanes[lanes.index(lane) + 1 :]:
                     later.take_log()  # made again by the Python loop
-                return self._resume_after(records, k, stage)
+                return self._resume_at(k, stage, _record_tail(records, k))
         return len(records) // 64
 
     def _absorb(self, lane: Any, copies: int) -> None:
@@ -685,10 +678,11 @@ class FirmwareLoad:
     def execute(self) -> None:
         """Strict: write the planned segments; on failure wipe the memories."""
         try:
-            if not self._load_in_parallel():
-                records = self._plan_records()
-                start = self._compiled_planned_calls(records) if records else 0
-                if not records or start < len(records) // BATCH_RECORD.size:
+            lane = self._lane()
+            if not self._load_in_parallel(lane_offered=lane is not None):
+                records = self.strict_plan.records.tobytes()
+                start = self._compiled_planned_calls(records, lane)
+                if start < len(records) // BATCH_RECORD.size:
                     for seg in self.strict_plan.segments[start:]:
                         self.load_segment(seg.src, seg.phdr, seg.digest)
             self._loaded_table_is_the_validated_one()
@@ -707,7 +701,7 @@ class FirmwareLoad:
         caller cannot show one table to the plan and load another (checklist
         5.6), and the segment holding it is hashed once, not twice.
         """
-        copy = getattr(self.strict_plan, "rsc_copy", None)
+        copy = self.strict_plan.rsc_copy
         if copy is None:
             return
         da, table = copy
@@ -727,13 +721,7 @@ class FirmwareLoad:
                 "between the checks and the copy)",
             )
 
-    def _plan_records(self) -> bytes:
-        """The plan's segments as LOAD_SEGMENTS_SHA256 records (a source
-        offset that does not fit the image is refused by the compiled
-        calls, and loaded, or refused, by the Python ones)."""
-        return bytes(self.strict_plan.records.tobytes())
-
-    def _load_in_parallel(self) -> bool:
+    def _load_in_parallel(self, *, lane_offered: bool) -> bool:
         """Strict: every planned segment in one LOAD_SEGMENTS_SHA256 call.
 
         The platform copies and hashes the segments two at a time per core,
@@ -753,7 +741,7 @@ class FirmwareLoad:
         batch = self.ta.env.batch_segments
         if not batch or loaded < 2 or self._phases_watched():
             return False
-        if total < BATCH_MIN_MEAN * loaded and self._lane_offered():
+        if total < BATCH_MIN_MEAN * loaded and lane_offered:
             # small segments: the batch's per-record work in Python costs
             # more than the compiled per-segment calls
             return False
@@ -856,6 +844,15 @@ def load_profile(
 
 #: Marks the strict plan takes inside its own step.
 _PLAN_MARKS = ("region checks", "resource table")
+
+
+def _record_tail(records: bytes, k: int) -> tuple[int, int, int]:
+    """(da, filesz, memsz) of LOAD_SEGMENTS_SHA256 record ``k`` (zeros past
+    the end: nothing is pending there)."""
+    if 64 * (k + 1) > len(records):
+        return 0, 0, 0
+    _src, da, filesz, memsz, _digest = BATCH_RECORD.unpack_from(records, 64 * k)
+    return da, filesz, memsz
 
 
 def _s32(x: int) -> int:

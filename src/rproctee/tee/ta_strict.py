@@ -565,10 +565,10 @@ class StrictPlan:
             if exc.result == TeeResult.TEE_ERROR_NO_DATA:
                 return
             raise
-        self._rsc_loaded(i, s, mine)
+        self._check_rsc_loaded(i, s, mine)
         t0 = time.perf_counter()
         try:
-            self._rsc_signed(base, s)
+            self._rsc_private_copy(base, s)
         finally:
             self.load.marks.append(
                 ("resource table", s.sh_size, time.perf_counter() - t0)
@@ -577,7 +577,7 @@ class StrictPlan:
             raise _fmt("more than one image has a resource table")
         self.rsc = (s.sh_addr, s.sh_size)
 
-    def _rsc_signed(self, base: int, s: RscSection) -> None:
+    def _rsc_private_copy(self, base: int, s: RscSection) -> None:
         """Validate the table bytes that will be loaded, not a caller's copy.
 
         ``find_rsc_table`` checked the bytes at ``sh_offset`` in the shared
@@ -605,13 +605,15 @@ class StrictPlan:
         self.rsc_copy = (s.sh_addr, table)
 
     @staticmethod
-    def _rsc_loaded(i: int, s: RscSection, mine: Iterable[Segment]) -> Segment:
+    def _check_rsc_loaded(i: int, s: RscSection, mine: Iterable[Segment]) -> None:
+        """The table lies in the file bytes of a loaded segment of its image,
+        and ``sh_addr`` is where those bytes load."""
         for seg in mine:
             ph = seg.phdr
             start = s.sh_offset - ph.p_offset
             if 0 <= start and s.sh_offset + s.sh_size <= ph.p_offset + ph.p_filesz:
                 if s.sh_addr == ph.p_paddr + start:
-                    return seg
+                    return
                 raise _fmt(
                     f"image {i} .resource_table sh_addr {s.sh_addr:#x} is not "
                     f"where its bytes load (da {ph.p_paddr + start:#x})"
