@@ -20,10 +20,11 @@ from click.core import ParameterSource
 
 from rproctee.cli import exitcodes
 from rproctee.cli.life_report import (
+    coredump_unwritable,
     life_status,
     print_life,
     read_input,
-    write_sequence,
+    show_life,
     write_text,
 )
 from rproctee.cli.output import emit_json
@@ -114,16 +115,8 @@ def boot_cmd(
         report = run_life(system, crash=kind, coredump_mode=mode,
                           coredump_path=coredump_path)  # fmt: skip
     except OSError as exc:
-        click.echo(f"error: cannot write coredump {coredump_path}: {exc}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
-    doc = report_dict(system, report)
-    if sequence is not None:
-        write_sequence(system, sequence, image.name)
-        doc["sequence"] = str(sequence)
-    if as_json:
-        emit_json(doc)
-    else:
-        print_life(doc)
+        coredump_unwritable(coredump_path, exc)
+    show_life(system, report_dict(system, report), sequence, image.name, as_json)
     raise SystemExit(life_status(report))
 
 
@@ -256,8 +249,7 @@ def _boot_pas(
         report = run_life(system, crash=crash, coredump_mode=mode,
                           coredump_path=coredump_path)  # fmt: skip
     except OSError as exc:
-        click.echo(f"error: cannot write coredump {coredump_path}: {exc}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+        coredump_unwritable(coredump_path, exc)
     pas = system.rproc.priv[PRIV_KEY]
     doc = report_dict(system, report)
     doc["tee_calls"] = [_scm_call(call) for call in pas.scm.calls]

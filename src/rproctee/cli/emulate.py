@@ -22,7 +22,6 @@ usage error naming ``pip install 'rproctee[emu]'``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from rproctee.cli import exitcodes
-from rproctee.cli.output import emit_json, fail
+from rproctee.cli.output import fail
 
 if TYPE_CHECKING:
     from rproctee.emu.hook import EmulatedFirmware
@@ -92,7 +91,7 @@ def boot_emulated(
     coredump_path: Path | None, sequence: Path | None, ticks: int, as_json: bool,
 ) -> NoReturn:  # fmt: skip
     """``rproctee boot ... --emulate``: the life, with the firmware executed."""
-    from rproctee.cli.life_report import life_status, print_life, write_sequence
+    from rproctee.cli.life_report import coredump_unwritable, life_status, show_life
     from rproctee.linux.lifecycle import report_dict
 
     require_emulator()
@@ -104,17 +103,11 @@ def boot_emulated(
             coredump_path=coredump_path,
         )  # fmt: skip
     except OSError as exc:
-        click.echo(f"error: cannot write coredump {coredump_path}: {exc}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+        coredump_unwritable(coredump_path, exc)
     doc = report_dict(system, report)
     doc["emulator"] = emulator_dict(system, fw, ticks)
-    if sequence is not None:
-        write_sequence(system, sequence, image.name)
-        doc["sequence"] = str(sequence)
-    if as_json:
-        emit_json(doc)
-    else:
-        print_life(doc)
+    show_life(system, doc, sequence, image.name, as_json)
+    if not as_json:
         print_emulator(doc["emulator"])
     raise SystemExit(life_status(report))
 
@@ -175,7 +168,7 @@ def run_emulated_life(
     LifeReport
         As :func:`rproctee.linux.lifecycle.run_life`'s, with a ``run`` step.
     """
-    from rproctee.linux.lifecycle import LifeReport
+    from rproctee.linux.lifecycle import LifeReport, run_step
     from rproctee.linux.state import DumpConf, RprocState
     from rproctee.linux.sysfs import Debugfs, Sysfs
 
@@ -183,9 +176,9 @@ def run_emulated_life(
     rproc, sysfs = system.rproc, Sysfs(system.rproc)
     if coredump_mode is not None and coredump_mode != DumpConf.DISABLED:
         sysfs.write("coredump", coredump_mode.word)
-    if not _step(report, system, "boot", lambda: sysfs.write("state", "start")):
+    if not run_step(report, system, "boot", lambda: sysfs.write("state", "start")):
         return report
-    _step(report, system, "run", lambda: run_ticks(system, ticks))
+    run_step(report, system, "run", lambda: run_ticks(system, ticks))
     _observe(report, system)  # after the run: the firmware's own writes show
     if crash is not None and rproc.state == RprocState.RUNNING:
         report.crash = crash.word
@@ -195,14 +188,14 @@ def run_emulated_life(
             _require_running(system)
             run_ticks(system, ticks)
 
-        _step(report, system, "crash+recovery", crash_it)
+        run_step(report, system, "crash+recovery", crash_it)
     elif fw.crashes:
         report.crash = fw.crashes[0].crash_type.word
     if rproc.crash_cnt and rproc.state == RprocState.RUNNING and rproc.traces:
         report.trace_after_recovery = Debugfs(rproc).trace(0)
     _keep_coredump(report, system, fw, coredump_path)
     if rproc.state in (RprocState.RUNNING, RprocState.CRASHED):
-        _step(report, system, "shutdown", lambda: sysfs.write("state", "stop"))
+        run_step(report, system, "shutdown", lambda: sysfs.write("state", "stop"))
     return report
 
 
@@ -220,27 +213,6 @@ def run_ticks(system: System, ticks: int) -> int:
             break  # no remote core to run
         done += ran
     return done
-
-
-def _step(report: LifeReport, system: System, name: str, fn: Any) -> bool:
-    """One step of the life, timed; an rproc error ends it as failed."""
-    from rproctee.linux.errors import RprocErrno
-    from rproctee.linux.lifecycle import Step
-
-    t0 = time.perf_counter()
-    with system.log.in_phase(name):
-        try:
-            fn()
-        except RprocErrno as exc:
-            tee_error = any(
-                e.kind == "invoke_ret" and e.detail["result"] != "TEE_SUCCESS"
-                for e in system.log.events
-            )
-            seconds = time.perf_counter() - t0
-            report.steps.append(Step(name, False, str(exc), seconds, tee_error))
-            return False
-    report.steps.append(Step(name, True, None, time.perf_counter() - t0))
-    return True
 
 
 def _observe(report: LifeReport, system: System) -> None:

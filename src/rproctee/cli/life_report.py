@@ -8,11 +8,12 @@ runner: exit status of a life, its terminal view, and the files it writes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from rproctee.cli import exitcodes
+from rproctee.cli.output import emit_json, fail
 
 
 def life_status(report: Any) -> int:
@@ -28,8 +29,7 @@ def read_input(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        click.echo(f"error: cannot read {what} {path}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+        fail(f"cannot read {what} {path}: {exc.strerror}", exitcodes.IO_ERROR)
 
 
 def write_sequence(system: Any, path: Path, what: str) -> None:
@@ -46,8 +46,25 @@ def write_text(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        click.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
-        raise SystemExit(exitcodes.IO_ERROR) from exc
+        fail(f"cannot write {path}: {exc.strerror}", exitcodes.IO_ERROR)
+
+
+def coredump_unwritable(path: Path | None, exc: OSError) -> NoReturn:
+    """A life whose coredump file could not be written: ``error:``, exit 3."""
+    fail(f"cannot write coredump {path}: {exc}", exitcodes.IO_ERROR)
+
+
+def show_life(
+    system: Any, doc: dict[str, Any], sequence: Path | None, what: str, as_json: bool
+) -> None:
+    """Write the sequence diagram (when asked), then the life as JSON or text."""
+    if sequence is not None:
+        write_sequence(system, sequence, what)
+        doc["sequence"] = str(sequence)
+    if as_json:
+        emit_json(doc)
+    else:
+        print_life(doc)
 
 
 def print_life(doc: dict[str, Any]) -> None:

@@ -63,7 +63,9 @@ class LifeReport:
         return all(s.ok for s in self.steps)
 
 
-def _step(report: LifeReport, system: System, name: str, fn: Any) -> bool:
+def run_step(report: LifeReport, system: System, name: str, fn: Any) -> bool:
+    """One step of the life, timed; an rproc error ends it as failed (and
+    says whether a TEE call failed). Shared with ``boot --emulate``."""
     t0 = time.perf_counter()
     with system.log.in_phase(name):
         try:
@@ -119,7 +121,7 @@ def run_life(
     rproc, sysfs = system.rproc, Sysfs(system.rproc)
     if coredump_mode != DumpConf.DISABLED:
         sysfs.write("coredump", coredump_mode.word)
-    if not _step(report, system, "boot", lambda: sysfs.write("state", "start")):
+    if not run_step(report, system, "boot", lambda: sysfs.write("state", "start")):
         return report
     _observe(report, system)
     rproc.tick(RUN_TICKS)
@@ -127,7 +129,7 @@ def run_life(
         _crash_and_recover(report, system, crash, coredump_path)
     live = (RprocState.RUNNING, RprocState.ATTACHED, RprocState.CRASHED)
     if rproc.state in live:
-        _step(report, system, "shutdown", lambda: sysfs.write("state", "stop"))
+        run_step(report, system, "shutdown", lambda: sysfs.write("state", "stop"))
     return report
 
 
@@ -156,7 +158,7 @@ def _crash_and_recover(
             last = next((t for lvl, t in reversed(rproc.messages) if lvl == "err"), "")
             raise RprocErrno(5, f"recovery did not bring {rproc.name} back: {last}")
 
-    _step(report, system, "crash+recovery", crash_it)
+    run_step(report, system, "crash+recovery", crash_it)
     if len(rproc.coredumps) > dumps:
         core = rproc.coredumps[-1]
         report.coredump_bytes = len(core)
