@@ -218,3 +218,17 @@ def test_profile_errors_use_the_exit_statuses(tmp_path: Path) -> None:
     empty.write_text("/dts-v1/;\n/ { };\n")
     result = _run("platform", "profile", empty)
     assert result.exit_code == 2 and "no /reserved-memory node" in result.stderr
+
+
+def test_internal_memory_of_size_0_is_left_out(tmp_path: Path) -> None:
+    """An R5F ATCM whose 'reg' has size 0 is left out with a note, as an
+    untranslatable one is: the platform is the other memories (a fuzz
+    finding: it used to escape as a bare ValueError from RegionSpec)."""
+    text = J721E.read_text()
+    old = "reg = <0x41000000 0x00008000>,"
+    assert old in text
+    tree = tmp_path / "atcm-size-0.dts"
+    tree.write_text(text.replace(old, "reg = <0x41000000 0x0>,", 1))
+    plat = load_platform(str(tree), "mcu_r5fss0_core0")
+    assert [r.name for r in plat.regions][:1] == ["btcm"]
+    assert any("reg 'atcm': size 0" in note for note in plat.notes), plat.notes

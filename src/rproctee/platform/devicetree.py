@@ -941,6 +941,11 @@ def internal_memories(
             notes.append(f"{exc}; '{name}' left out of the regions")
             continue
         da, view = _internal_da(kind, rproc, name, pa)
+        problem = _range_problem(pa, size) or _range_problem(da, size)
+        if problem is not None:
+            # as an untranslatable memory: not a region, and said so
+            notes.append(f"{where}: {problem}; '{name}' left out of the regions")
+            continue
         regions.append(DtRegion(name, rproc.path, pa, da, size, f"{how}; {view}",
                                 kind="internal"))  # fmt: skip
     return regions
@@ -1120,6 +1125,11 @@ def _target_regions(
         name = target.base_name if len(entries) == 1 else f"{target.base_name}[{k}]"
         _check_region_reg(where, target, pa, size, notes)
         da, how = translate_to_device(rproc, pa, size, f"{where} ({target.path})")
+        problem = _range_problem(da, size)
+        if problem is not None:
+            raise DeviceTreeError(
+                f"{where} is {target.path}, whose device address {problem}"
+            )
         regions.append(DtRegion(name, target.path, pa, da, size, how))
     if len(entries) > 1:
         notes.append(
@@ -1142,18 +1152,26 @@ def _dynamic_region(where: str, target: DtNode, notes: list[str]) -> list[DtRegi
     return []
 
 
+def _range_problem(addr: int, size: int) -> str | None:
+    """Why ``[addr, addr + size)`` cannot be a memory region (a
+    :class:`~rproctee.platform.memory.RegionSpec`), or None."""
+    if size == 0:
+        return "size 0"
+    if addr + size > _U64:
+        return f"<{addr:#x} {size:#x}> wraps the 64-bit address space"
+    return None
+
+
 def _check_region_reg(
     where: str, target: DtNode, pa: int, size: int, notes: list[str]
 ) -> None:
-    if size == 0:
+    problem = _range_problem(pa, size)
+    if problem == "size 0":
         raise DeviceTreeError(
             f"{where} is {target.path}, whose 'reg' has size 0 (OP-TEE rejects it)"
         )
-    if pa + size > _U64:
-        raise DeviceTreeError(
-            f"{where} is {target.path}, whose 'reg' <{pa:#x} {size:#x}> wraps "
-            "the 64-bit address space"
-        )
+    if problem is not None:
+        raise DeviceTreeError(f"{where} is {target.path}, whose 'reg' {problem}")
     if pa == 0:
         notes.append(f"{target.path} starts at physical 0 (OP-TEE's PTA rejects it)")
 
